@@ -1,0 +1,180 @@
+//go:build linux
+
+package hosted
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/bareproxy/bareproxy/percpu"
+)
+
+// queue is one TAP file descriptor: frames the kernel sends to the device
+// are read from it, and frames written to it enter the kernel's stack.
+//
+// The fd is non-blocking and registered with the runtime's poller. Receive
+// and Transmit each hand the poller a callback (built once, so that no call
+// allocates) that loops over read(2) or write(2) until the batch is done or
+// the fd reports EAGAIN, and only then parks the goroutine.
+type queue struct {
+	tap  *TAP
+	file *os.File
+	raw  syscall.RawConn
+
+	// drops counts received frames larger than the caller's buffer.
+	drops atomic.Uint64
+
+	// Receive state. Only the queue's worker calls Receive, so these
+	// need no lock; they hold the caller's slices only during a call.
+	rxBufs  [][]byte
+	rxSizes []int
+	rxN     int
+	rxErr   error
+	rxFn    func(fd uintptr) bool
+
+	// txMu protects the Transmit state: Transmit may be called from any
+	// goroutine.
+	txMu     sync.Mutex
+	txFrames [][]byte
+	txNext   int // index of the next frame to write
+	txSent   int // frames the kernel accepted
+	txErr    error
+	txFn     func(fd uintptr) bool
+}
+
+var _ percpu.Queue = (*queue)(nil)
+
+// newQueue wraps f, which must be a non-blocking TAP fd.
+func newQueue(t *TAP, f *os.File) (*queue, error) {
+	raw, err := f.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	q := &queue{tap: t, file: f, raw: raw}
+	q.rxFn = q.readBatch
+	q.txFn = q.writeBatch
+	return q, nil
+}
+
+// Receive implements percpu.Queue. It waits for the first frame, then reads
+// every frame that is ready without waiting again, up to len(bufs). Frames
+// longer than their buffer are counted in TAP.Dropped and skipped. After
+// Close it returns percpu.ErrClosed.
+func (q *queue) Receive(bufs [][]byte, sizes []int) (int, error) {
+	if len(sizes) < len(bufs) {
+		bufs = bufs[:len(sizes)]
+	}
+	if len(bufs) == 0 {
+		return 0, nil
+	}
+	if q.tap.closed.Load() {
+		return 0, percpu.ErrClosed
+	}
+	q.rxBufs, q.rxSizes, q.rxN, q.rxErr = bufs, sizes, 0, nil
+	err := q.raw.Read(q.rxFn)
+	n, rxErr := q.rxN, q.rxErr
+	q.rxBufs, q.rxSizes, q.rxErr = nil, nil, nil
+	if err == nil {
+		err = rxErr
+	}
+	switch {
+	case err == nil:
+		return n, nil
+	case n > 0:
+		// Hand over what was read; the error recurs on the next call.
+		return n, nil
+	case q.tap.closed.Load() || errors.Is(err, os.ErrClosed):
+		return 0, percpu.ErrClosed
+	default:
+		return 0, fmt.Errorf("hosted: receive on %q: %w", q.file.Name(), err)
+	}
+}
+
+// readBatch is the poller callback of Receive. It returns false to wait for
+// readability, which it does only while nothing has been read.
+func (q *queue) readBatch(fd uintptr) bool {
+	for q.rxN < len(q.rxBufs) {
+		buf := q.rxBufs[q.rxN]
+		n, err := unix.Read(int(fd), buf)
+		switch err {
+		case nil:
+			// With IFF_NO_PI the kernel copies what fits and returns
+			// the frame's full length (tun_put_user), so a frame
+			// larger than buf shows as n > len(buf).
+			if n <= 0 || n > len(buf) {
+				q.drops.Add(1)
+				continue
+			}
+			q.rxSizes[q.rxN] = n
+			q.rxN++
+		case unix.EINTR:
+		case unix.EAGAIN:
+			return q.rxN > 0
+		default:
+			q.rxErr = err
+			return true
+		}
+	}
+	return true
+}
+
+// Transmit implements percpu.Queue. It writes each frame with one write(2)
+// and returns how many the kernel accepted. A frame the kernel rejects as
+// malformed (EINVAL, such as one shorter than an Ethernet header) is
+// skipped, so len(frames) minus the count is what was dropped. If the fd
+// is not writable (EAGAIN, the device's send buffer is full) Transmit waits
+// in the poller until it is. Other errors end the call. After Close it
+// returns percpu.ErrClosed.
+func (q *queue) Transmit(frames [][]byte) (int, error) {
+	if len(frames) == 0 {
+		return 0, nil
+	}
+	q.txMu.Lock()
+	defer q.txMu.Unlock()
+	if q.tap.closed.Load() {
+		return 0, percpu.ErrClosed
+	}
+	q.txFrames, q.txNext, q.txSent, q.txErr = frames, 0, 0, nil
+	err := q.raw.Write(q.txFn)
+	sent, txErr := q.txSent, q.txErr
+	q.txFrames, q.txErr = nil, nil
+	if err == nil {
+		err = txErr
+	}
+	switch {
+	case err == nil:
+		return sent, nil
+	case q.tap.closed.Load() || errors.Is(err, os.ErrClosed):
+		return sent, percpu.ErrClosed
+	default:
+		return sent, fmt.Errorf("hosted: transmit on %q: %w", q.file.Name(), err)
+	}
+}
+
+// writeBatch is the poller callback of Transmit. It returns false to wait
+// for writability.
+func (q *queue) writeBatch(fd uintptr) bool {
+	for q.txNext < len(q.txFrames) {
+		_, err := unix.Write(int(fd), q.txFrames[q.txNext])
+		switch err {
+		case nil:
+			q.txSent++
+			q.txNext++
+		case unix.EINTR:
+		case unix.EAGAIN:
+			return false
+		case unix.EINVAL:
+			q.txNext++
+		default:
+			q.txErr = err
+			return true
+		}
+	}
+	return true
+}
