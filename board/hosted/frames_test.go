@@ -111,18 +111,26 @@ func modelHash(frame []byte) uint32 {
 
 // parseUDP returns the flow of an Ethernet/IPv4/UDP frame.
 func parseUDP(frame []byte) (tcp.Flow, bool) {
+	f, proto, ok := parseFlow(frame)
+	return f, ok && proto == layers.IPProtocolUDP
+}
+
+// parseFlow returns the flow and protocol of an Ethernet/IPv4 TCP or UDP
+// frame.
+func parseFlow(frame []byte) (tcp.Flow, layers.IPProtocol, bool) {
 	if len(frame) < 14+20+8 || binary.BigEndian.Uint16(frame[12:]) != 0x0800 {
-		return tcp.Flow{}, false
+		return tcp.Flow{}, 0, false
 	}
 	ip := frame[14:]
 	ihl := int(ip[0]&0x0f) * 4
-	if ip[9] != 17 || ihl < 20 || len(ip) < ihl+8 {
-		return tcp.Flow{}, false
+	proto := layers.IPProtocol(ip[9])
+	if (proto != layers.IPProtocolUDP && proto != layers.IPProtocolTCP) || ihl < 20 || len(ip) < ihl+8 {
+		return tcp.Flow{}, 0, false
 	}
 	return tcp.Flow{
 		Src:     netip.AddrFrom4([4]byte(ip[12:16])),
 		Dst:     netip.AddrFrom4([4]byte(ip[16:20])),
 		SrcPort: binary.BigEndian.Uint16(ip[ihl:]),
 		DstPort: binary.BigEndian.Uint16(ip[ihl+2:]),
-	}, true
+	}, proto, true
 }

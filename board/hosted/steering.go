@@ -59,8 +59,9 @@ func steeringInstructions() asm.Instructions {
 		// LD_ABS and LD_IND take the skb from R6.
 		asm.Mov.Reg(asm.R6, asm.R1),
 
-		// Ethernet type must be IPv4 (no VLAN tags: the kernel inserts
-		// them in the TAP's read path, not in the frame it steers).
+		// Ethernet type must be IPv4. The kernel keeps a VLAN tag in
+		// the skb's metadata until the TAP's read path inserts it, so a
+		// frame sent through a VLAN device shows its inner type here.
 		asm.LoadAbs(offEtherType, asm.Half),
 		asm.JNE.Imm(asm.R0, etherTypeIPv4, ret0),
 
@@ -122,7 +123,10 @@ func newSteeringProgram() (*ebpf.Program, error) {
 // and attaches it to the device with TUNSETSTEERINGEBPF (Linux 4.16 or
 // later), so that the kernel puts every IPv4 TCP and UDP frame on queue
 // tcp.MixSteering{N: len(t.Queues())}.Core(flow), and everything else on
-// queue 0. It needs CAP_BPF (or CAP_SYS_ADMIN) to load the program.
+// queue 0. Loading the program needs CAP_BPF or CAP_SYS_ADMIN unless the
+// kernel allows unprivileged BPF; kernels before 5.11 also charge it to
+// RLIMIT_MEMLOCK, which the caller may have to raise
+// (github.com/cilium/ebpf/rlimit).
 //
 // On error the device keeps the kernel's own flow steering, which does not
 // match MixSteering; the caller logs it and relies on the per-core runtime

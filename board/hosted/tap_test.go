@@ -71,15 +71,35 @@ func sendUDP(sport, dport uint16) error {
 	return unix.Sendto(fd, []byte("steer me"), 0, &unix.SockaddrInet4{Port: int(dport), Addr: applianceIP.As4()})
 }
 
-// arrival is a UDP frame for the appliance seen on a queue.
+// sendSYN makes the kernel send a TCP SYN from its src port to the
+// appliance's dst port. It must run in the namespace.
+func sendSYN(sport, dport uint16) error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	// Closing a socket in SYN-SENT sends nothing more.
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Port: int(sport), Addr: kernelIP.As4()}); err != nil {
+		return fmt.Errorf("bind port %d: %w", sport, err)
+	}
+	err = unix.Connect(fd, &unix.SockaddrInet4{Port: int(dport), Addr: applianceIP.As4()})
+	if err != unix.EINPROGRESS {
+		return fmt.Errorf("connect to port %d: %v, want EINPROGRESS", dport, err)
+	}
+	return nil
+}
+
+// arrival is a TCP or UDP frame for the appliance seen on a queue.
 type arrival struct {
 	flow  tcp.Flow
+	proto layers.IPProtocol
 	queue int
 }
 
-// receiveUDP reads queue k until it is closed and reports every UDP frame
-// addressed to the appliance. It never blocks on out.
-func receiveUDP(q percpu.Queue, k int, out chan<- arrival) {
+// receiveFlows reads queue k until it is closed and reports every TCP and
+// UDP frame addressed to the appliance. It never blocks on out.
+func receiveFlows(q percpu.Queue, k int, out chan<- arrival) {
 	bufs, sizes := newBatch(percpu.BatchSize)
 	for {
 		n, err := q.Receive(bufs, sizes)
@@ -87,12 +107,12 @@ func receiveUDP(q percpu.Queue, k int, out chan<- arrival) {
 			return
 		}
 		for i := range n {
-			f, ok := parseUDP(bufs[i][:sizes[i]])
+			f, proto, ok := parseFlow(bufs[i][:sizes[i]])
 			if !ok || f.Dst != applianceIP {
 				continue // IPv6 router solicitations and the like
 			}
 			select {
-			case out <- arrival{flow: f, queue: k}:
+			case out <- arrival{flow: f, proto: proto, queue: k}:
 			default:
 			}
 		}
@@ -121,20 +141,31 @@ func TestTAPSteering(t *testing.T) {
 
 	arrivals := make(chan arrival, 1024)
 	for k, q := range tap.Queues() {
-		go receiveUDP(q, k, arrivals)
+		go receiveFlows(q, k, arrivals)
 	}
 
+	// Half the flows are UDP datagrams, half TCP SYNs; source ports are
+	// unique across both.
 	const flows = 200
+	type sentFlow struct {
+		dport uint16
+		proto layers.IPProtocol
+		seen  bool
+	}
 	rng := rand.New(rand.NewPCG(3, 4))
-	sent := map[uint16]uint16{} // source port -> destination port
+	sent := map[uint16]*sentFlow{} // by source port
 	for len(sent) < flows {
 		sport := uint16(1024 + rng.IntN(60000))
 		if _, dup := sent[sport]; dup {
 			continue
 		}
-		dport := uint16(1 + rng.IntN(65535))
-		sent[sport] = dport
-		if err := ns.do(func() error { return sendUDP(sport, dport) }); err != nil {
+		s := &sentFlow{dport: uint16(1 + rng.IntN(65535)), proto: layers.IPProtocolUDP}
+		send := sendUDP
+		if len(sent)%2 == 1 {
+			s.proto, send = layers.IPProtocolTCP, sendSYN
+		}
+		sent[sport] = s
+		if err := ns.do(func() error { return send(sport, s.dport) }); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -143,20 +174,26 @@ func TestTAPSteering(t *testing.T) {
 	perQueue := make([]int, queues)
 	mismatches := 0
 	timeout := time.After(waitLimit)
-	for seen := 0; seen < flows; seen++ {
+	for seen := 0; seen < flows; {
 		var a arrival
 		select {
 		case a = <-arrivals:
 		case <-timeout:
-			t.Fatalf("only %d of %d datagrams reached the queues", seen, flows)
+			t.Fatalf("only %d of %d flows reached the queues", seen, flows)
 		}
-		if sent[a.flow.SrcPort] != a.flow.DstPort || a.flow.Src != kernelIP {
-			t.Fatalf("unexpected frame %+v", a.flow)
+		s := sent[a.flow.SrcPort]
+		if s == nil || s.dport != a.flow.DstPort || s.proto != a.proto || a.flow.Src != kernelIP {
+			t.Fatalf("unexpected %s frame %+v", a.proto, a.flow)
 		}
+		if s.seen {
+			continue // a retransmitted SYN
+		}
+		s.seen = true
+		seen++
 		perQueue[a.queue]++
 		if want := steering.Core(a.flow); a.queue != want {
 			mismatches++
-			t.Errorf("flow %+v arrived on queue %d, MixSteering says %d", a.flow, a.queue, want)
+			t.Errorf("%s flow %+v arrived on queue %d, MixSteering says %d", a.proto, a.flow, a.queue, want)
 		}
 	}
 	t.Logf("%d flows, per queue %v, %d mismatches", flows, perQueue, mismatches)
