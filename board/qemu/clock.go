@@ -34,9 +34,6 @@ const (
 const (
 	cmosIndex = 0x70
 	cmosData  = 0x71
-	// nmiDisable is ORed into every index so that calibration cannot
-	// be interrupted by an NMI routed through the CMOS index port.
-	nmiDisable = 0x80
 
 	rtcSeconds = 0x00
 	rtcRegA    = 0x0a
@@ -95,12 +92,12 @@ func TSCFrequency() uint64 {
 }
 
 func cmosRead(reg uint8) uint8 {
-	outb(cmosIndex, reg|nmiDisable)
+	outb(cmosIndex, reg)
 	return inb(cmosData)
 }
 
 func cmosWrite(reg uint8, val uint8) {
-	outb(cmosIndex, reg|nmiDisable)
+	outb(cmosIndex, reg)
 	outb(cmosData, val)
 }
 
