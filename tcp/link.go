@@ -1,0 +1,258 @@
+package tcp
+
+import (
+	"net"
+	"sync"
+	"sync/atomic"
+
+	"github.com/bareproxy/bareproxy/percpu"
+	"gvisor.dev/gvisor/pkg/buffer"
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+)
+
+// ethHeaderLen is the Ethernet II header: destination, source, type.
+const ethHeaderLen = header.EthernetMinimumSize
+
+// linkEndpoint is one core's stack.LinkEndpoint. It does Ethernet framing
+// itself, serialises outgoing packets into buffers it reuses and hands them
+// to the core's Link in batches; Core.Deliver feeds the other direction.
+type linkEndpoint struct {
+	core  int
+	stats *coreStats
+	link  Link
+	mac   tcpip.LinkAddress
+	mtu   atomic.Uint32
+
+	// dispatcher is the NIC the stack attached, nil before Attach and
+	// after the NIC is removed.
+	dispatcher atomic.Pointer[dispatcherRef]
+
+	// mu protects bufs, frames, closed and onClose. It is held across
+	// Link.Transmit, which must therefore not call back into the stack.
+	mu      sync.Mutex
+	bufs    [][]byte // percpu.BatchSize buffers of percpu.MaxFrame bytes
+	frames  [][]byte // the batch being built, slices of bufs
+	closed  bool
+	onClose func()
+}
+
+type dispatcherRef struct{ d stack.NetworkDispatcher }
+
+var _ stack.LinkEndpoint = (*linkEndpoint)(nil)
+
+func newLinkEndpoint(c *Core, l Link, mac net.HardwareAddr, mtu uint32) *linkEndpoint {
+	e := &linkEndpoint{
+		core:   c.index,
+		stats:  &c.stats,
+		link:   l,
+		mac:    tcpip.LinkAddress(mac),
+		bufs:   make([][]byte, percpu.BatchSize),
+		frames: make([][]byte, 0, percpu.BatchSize),
+	}
+	for i := range e.bufs {
+		e.bufs[i] = make([]byte, percpu.MaxFrame)
+	}
+	e.mtu.Store(mtu)
+	return e
+}
+
+// MTU implements stack.LinkEndpoint.
+func (e *linkEndpoint) MTU() uint32 { return e.mtu.Load() }
+
+// SetMTU implements stack.LinkEndpoint. New.check bounds the MTU so that a
+// frame fits percpu.MaxFrame; larger values are clamped to it.
+func (e *linkEndpoint) SetMTU(mtu uint32) {
+	e.mtu.Store(min(mtu, percpu.MaxFrame-ethHeaderLen))
+}
+
+// MaxHeaderLength implements stack.LinkEndpoint.
+func (e *linkEndpoint) MaxHeaderLength() uint16 { return ethHeaderLen }
+
+// LinkAddress implements stack.LinkEndpoint.
+func (e *linkEndpoint) LinkAddress() tcpip.LinkAddress { return e.mac }
+
+// SetLinkAddress implements stack.LinkEndpoint. The MAC is shared by every
+// core and fixed at New, so this is ignored.
+func (e *linkEndpoint) SetLinkAddress(tcpip.LinkAddress) {}
+
+// Capabilities implements stack.LinkEndpoint: Ethernet needs ARP, and the
+// stack computes and checks checksums (no offload yet).
+func (e *linkEndpoint) Capabilities() stack.LinkEndpointCapabilities {
+	return stack.CapabilityResolutionRequired
+}
+
+// Attach implements stack.LinkEndpoint.
+func (e *linkEndpoint) Attach(d stack.NetworkDispatcher) {
+	if d == nil {
+		e.dispatcher.Store(nil)
+		return
+	}
+	e.dispatcher.Store(&dispatcherRef{d})
+}
+
+// IsAttached implements stack.LinkEndpoint.
+func (e *linkEndpoint) IsAttached() bool { return e.dispatcher.Load() != nil }
+
+// Wait implements stack.LinkEndpoint. The endpoint has no goroutines.
+func (e *linkEndpoint) Wait() {}
+
+// ARPHardwareType implements stack.LinkEndpoint.
+func (e *linkEndpoint) ARPHardwareType() header.ARPHardwareType { return header.ARPHardwareEther }
+
+// AddHeader implements stack.LinkEndpoint: it pushes the Ethernet header.
+func (e *linkEndpoint) AddHeader(pkt *stack.PacketBuffer) {
+	eth := header.Ethernet(pkt.LinkHeader().Push(ethHeaderLen))
+	eth.Encode(&header.EthernetFields{
+		SrcAddr: pkt.EgressRoute.LocalLinkAddress,
+		DstAddr: pkt.EgressRoute.RemoteLinkAddress,
+		Type:    pkt.NetworkProtocolNumber,
+	})
+}
+
+// ParseHeader implements stack.LinkEndpoint.
+func (e *linkEndpoint) ParseHeader(pkt *stack.PacketBuffer) bool {
+	_, ok := pkt.LinkHeader().Consume(ethHeaderLen)
+	return ok
+}
+
+// Close implements stack.LinkEndpoint.
+func (e *linkEndpoint) Close() {
+	e.close()
+}
+
+// close stops transmission and runs the close action once.
+func (e *linkEndpoint) close() {
+	e.mu.Lock()
+	done := e.closed
+	e.closed = true
+	action := e.onClose
+	e.mu.Unlock()
+	if !done && action != nil {
+		action()
+	}
+}
+
+// SetOnCloseAction implements stack.LinkEndpoint.
+func (e *linkEndpoint) SetOnCloseAction(action func()) {
+	e.mu.Lock()
+	e.onClose = action
+	e.mu.Unlock()
+}
+
+// WritePackets implements stack.LinkWriter. The caller keeps ownership of
+// pkts. Each packet is copied into a reused buffer, and full batches go to
+// the Link in one Transmit. Frames the Link fails to send count as sent,
+// as a NIC's drops do: TCP recovers them.
+func (e *linkEndpoint) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return 0, &tcpip.ErrClosedForSend{}
+	}
+	for _, pkt := range pkts.AsSlice() {
+		if e.suppressARPReply(pkt) {
+			continue
+		}
+		size := pkt.Size()
+		if size > percpu.MaxFrame {
+			e.stats.txErrors.Add(1)
+			continue
+		}
+		if len(e.frames) == cap(e.frames) {
+			e.flushLocked()
+		}
+		buf := e.bufs[len(e.frames)][:size]
+		copyPacket(buf, pkt)
+		e.frames = append(e.frames, buf)
+	}
+	e.flushLocked()
+	return pkts.Len(), nil
+}
+
+// flushLocked transmits the batch built so far.
+func (e *linkEndpoint) flushLocked() {
+	if len(e.frames) == 0 {
+		return
+	}
+	n, err := e.link.Transmit(e.frames)
+	if err != nil || n < len(e.frames) {
+		e.stats.txErrors.Add(uint64(len(e.frames) - n))
+	}
+	clear(e.frames)
+	e.frames = e.frames[:0]
+}
+
+// suppressARPReply reports whether pkt is an ARP reply from a core other
+// than 0. Every core sees every ARP request (Steer returns percpu.All) and
+// learns the sender from it, but the peer must get exactly one reply.
+func (e *linkEndpoint) suppressARPReply(pkt *stack.PacketBuffer) bool {
+	if e.core == 0 || pkt.NetworkProtocolNumber != header.ARPProtocolNumber {
+		return false
+	}
+	arp := header.ARP(pkt.NetworkHeader().Slice())
+	if !arp.IsValid() || arp.Op() != header.ARPReply {
+		return false
+	}
+	e.stats.arpRepliesSuppressed.Add(1)
+	return true
+}
+
+// copyPacket copies pkt's headers and payload into buf, which is exactly
+// pkt.Size() bytes long, without allocating.
+func copyPacket(buf []byte, pkt *stack.PacketBuffer) {
+	views, skip := pkt.AsViewList()
+	n := 0
+	for v := views.Front(); v != nil && n < len(buf); v = v.Next() {
+		b := v.AsSlice()
+		if skip >= len(b) {
+			skip -= len(b)
+			continue
+		}
+		n += copy(buf[n:], b[skip:])
+		skip = 0
+	}
+}
+
+// Deliver implements percpu.Stack: it copies each frame into a packet
+// buffer and hands it to this core's stack. Frames for another MAC and
+// runt frames are counted and dropped; everything else is parsed by the
+// stack, which counts what it rejects in its own statistics. Deliver may
+// be called from several goroutines at once, but never from inside the
+// core's Link.Transmit.
+func (c *Core) Deliver(frames [][]byte) {
+	ref := c.link.dispatcher.Load()
+	if ref == nil {
+		c.stats.droppedDetached.Add(uint64(len(frames)))
+		return
+	}
+	for _, f := range frames {
+		if len(f) < ethHeaderLen {
+			c.stats.malformed.Add(1)
+			continue
+		}
+		eth := header.Ethernet(f)
+		var kind tcpip.PacketType
+		switch dst := eth.DestinationAddress(); {
+		case dst == c.link.mac:
+			kind = tcpip.PacketHost
+		case dst == header.EthernetBroadcastAddress:
+			kind = tcpip.PacketBroadcast
+		case header.IsMulticastEthernetAddress(dst):
+			kind = tcpip.PacketMulticast
+		default:
+			c.stats.notForUs.Add(1)
+			continue
+		}
+		if isICMPError(f) {
+			c.stats.icmpErrors.Add(1)
+		}
+		pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(f)})
+		pkt.PktType = kind
+		if c.link.ParseHeader(pkt) {
+			ref.d.DeliverNetworkPacket(eth.Type(), pkt)
+		}
+		pkt.DecRef()
+	}
+}

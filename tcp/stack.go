@@ -1,0 +1,312 @@
+package tcp
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bareproxy/bareproxy/percpu"
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/network/arp"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/icmp"
+	gtcp "gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+)
+
+// Link is one core's transmit side. *percpu.Link satisfies it.
+type Link interface {
+	// Transmit sends frames in order and returns how many were sent. It
+	// must not keep the slices after it returns, and it must not call back
+	// into the stack (deliver received frames from another goroutine).
+	Transmit(frames [][]byte) (int, error)
+}
+
+// Config describes a partitioned stack.
+type Config struct {
+	// Addr is the appliance's IPv4 address and subnet, e.g. 10.0.0.2/24.
+	// Required.
+	Addr netip.Prefix
+	// Gateway is the default route. The zero value means on-link only.
+	Gateway netip.Addr
+	// MAC is the Ethernet address every core shares. Required.
+	MAC net.HardwareAddr
+	// MTU is the IP MTU. Zero means 1500.
+	MTU int
+	// Steering is the flow hash the NIC uses. Required, and
+	// Steering.Cores() must equal len(Links). A *ToeplitzSteering's Key
+	// and Table must not change after New.
+	Steering Steering
+	// Links are the cores' transmit sides, one per core. Required.
+	Links []Link
+	// Counters, if not nil, holds one entry per core; accepted and dialled
+	// connections are counted there. Nil entries are skipped.
+	Counters []*percpu.Counters
+	// TimeWait is how long a closed connection stays in TIME_WAIT. Zero
+	// means DefaultTimeWait.
+	TimeWait time.Duration
+}
+
+// DefaultTimeWait is the TIME_WAIT period when Config.TimeWait is zero.
+// RFC 9293 asks for 2*MSL (Linux: 60 s), which protects against segments of
+// an old connection arriving in a new one with the same 4-tuple. A proxy
+// closes tens of thousands of connections a second to a few backends, and
+// each TIME_WAIT holds one of the roughly 28k/N source ports that steer to
+// its core, so 60 s would cap dials at a few hundred a second per backend.
+// One second is still hundreds of LAN round trips, so no old segment
+// survives it in practice.
+const DefaultTimeWait = time.Second
+
+// Stack is N per-core stack instances sharing one address and MAC.
+type Stack struct {
+	steering Steering
+	ports    portHasher
+	cores    []*Core
+
+	// mu protects addr and gateway, which SetAddress changes.
+	mu      sync.RWMutex
+	addr    netip.Prefix
+	gateway netip.Addr
+
+	closeOnce sync.Once
+}
+
+// Core is one core's stack instance. Steer and Deliver implement
+// percpu.Stack; Listen, Dial and DialUDP are what the proxy uses.
+type Core struct {
+	s        *Stack
+	index    int
+	stack    *stack.Stack
+	link     *linkEndpoint
+	counters *percpu.Counters // may be nil
+	stats    coreStats
+	// cursor is where the next dial starts its port search, an offset in
+	// the ephemeral range. It rotates so that consecutive dials do not
+	// retry ports still in TIME_WAIT.
+	cursor atomic.Uint32
+}
+
+var _ percpu.Stack = (*Core)(nil)
+
+// nicID is the only NIC of every core's stack.
+const nicID tcpip.NICID = 1
+
+// New builds one stack instance per link and starts one TCP processor
+// goroutine per instance (see newCore). Frames flow in through
+// Core(k).Deliver and out through cfg.Links[k].
+func New(cfg Config) (*Stack, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	if cfg.MTU == 0 {
+		cfg.MTU = 1500
+	}
+	if cfg.TimeWait == 0 {
+		cfg.TimeWait = DefaultTimeWait
+	}
+	s := &Stack{
+		steering: cfg.Steering,
+		ports:    newPortHasher(cfg.Steering),
+		addr:     cfg.Addr,
+		gateway:  cfg.Gateway,
+	}
+	for k := range cfg.Links {
+		c, err := s.newCore(&cfg, k)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("tcp: core %d: %w", k, err)
+		}
+		s.cores = append(s.cores, c)
+	}
+	return s, nil
+}
+
+func (cfg *Config) check() error {
+	switch {
+	case !cfg.Addr.IsValid() || !cfg.Addr.Addr().Is4():
+		return fmt.Errorf("tcp: address %q is not an IPv4 prefix", cfg.Addr.String())
+	case cfg.Gateway.IsValid() && (!cfg.Gateway.Is4() || !cfg.Addr.Masked().Contains(cfg.Gateway)):
+		return fmt.Errorf("tcp: gateway %q is not on subnet %q", cfg.Gateway.String(), cfg.Addr.Masked().String())
+	case len(cfg.MAC) != 6:
+		return fmt.Errorf("tcp: MAC %q is not an Ethernet address", cfg.MAC.String())
+	case cfg.MTU != 0 && (cfg.MTU < 576 || cfg.MTU > percpu.MaxFrame-ethHeaderLen-4):
+		return fmt.Errorf("tcp: MTU %d out of range [576, %d]", cfg.MTU, percpu.MaxFrame-ethHeaderLen-4)
+	case cfg.Steering == nil:
+		return errors.New("tcp: no steering")
+	case len(cfg.Links) == 0:
+		return errors.New("tcp: no links")
+	case cfg.Steering.Cores() != len(cfg.Links):
+		return fmt.Errorf("tcp: steering spreads over %d cores but there are %d links", cfg.Steering.Cores(), len(cfg.Links))
+	case cfg.Counters != nil && len(cfg.Counters) != len(cfg.Links):
+		return fmt.Errorf("tcp: %d counters for %d links", len(cfg.Counters), len(cfg.Links))
+	case cfg.TimeWait < 0:
+		return fmt.Errorf("tcp: negative TIME_WAIT %v", cfg.TimeWait)
+	}
+	return nil
+}
+
+// newCore builds core k's gVisor stack. It is created under GOMAXPROCS(1)
+// because tcp.NewProtocol starts GOMAXPROCS processor goroutines per stack;
+// one per core is enough, as the core's traffic is all its own.
+func (s *Stack) newCore(cfg *Config, k int) (*Core, error) {
+	c := &Core{s: s, index: k}
+	if cfg.Counters != nil {
+		c.counters = cfg.Counters[k]
+	}
+	c.cursor.Store(rand.Uint32())
+	c.link = newLinkEndpoint(c, cfg.Links[k], cfg.MAC, uint32(cfg.MTU))
+
+	prev := runtime.GOMAXPROCS(1)
+	c.stack = stack.New(stack.Options{
+		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol},
+		TransportProtocols: []stack.TransportProtocolFactory{gtcp.NewProtocol, udp.NewProtocol, icmp.NewProtocol4},
+	})
+	runtime.GOMAXPROCS(prev)
+
+	if err := tune(c.stack, cfg.TimeWait); err != nil {
+		c.stack.Destroy()
+		return nil, err
+	}
+	if err := c.stack.CreateNICWithOptions(nicID, c.link, stack.NICOptions{Name: fmt.Sprintf("core%d", k)}); err != nil {
+		c.stack.Destroy()
+		return nil, fmt.Errorf("create nic: %s", err)
+	}
+	if err := c.setAddress(netip.Prefix{}, cfg.Addr, cfg.Gateway); err != nil {
+		c.stack.Destroy()
+		return nil, err
+	}
+	return c, nil
+}
+
+// tune pins the stack's tunables, each for a reason, rather than inherit
+// gVisor's defaults, which are chosen for a sandboxed host.
+func tune(st *stack.Stack, timeWait time.Duration) error {
+	const kb = 1 << 10
+	sack := tcpip.TCPSACKEnabled(true)                       // RFC 2018: recover several losses per RTT.
+	nagle := tcpip.TCPDelayEnabled(false)                    // Nagle off: a proxy forwards what it reads now (RFC 896 vs delayed ACKs).
+	moderate := tcpip.TCPModerateReceiveBufferOption(true)   // grow windows only for flows that need it.
+	tw := tcpip.TCPTimeWaitTimeoutOption(timeWait)           // see DefaultTimeWait.
+	linger := tcpip.TCPLingerTimeoutOption(15 * time.Second) // FIN_WAIT2 of vanished peers: 15 s, not 60 s.
+	minRTO := tcpip.TCPMinRTOOption(200 * time.Millisecond)  // Linux's floor; RFC 6298's 1 s dwarfs LAN RTTs.
+	synRetries := tcpip.TCPSynRetriesOption(3)               // give up a dead backend after ~15 s, not ~2 min.
+	cc := tcpip.CongestionControlOption("cubic")             // RFC 9438, what Linux peers run.
+	// Buffers: the default covers a 10 Gb/s x 100 µs LAN bandwidth-delay
+	// product without making idle connections big; auto-tuning grows long
+	// fat flows up to 4 MB.
+	rcv := tcpip.TCPReceiveBufferSizeRangeOption{Min: 4 * kb, Default: 128 * kb, Max: 4 << 20}
+	snd := tcpip.TCPSendBufferSizeRangeOption{Min: 4 * kb, Default: 128 * kb, Max: 4 << 20}
+	// gVisor has no delayed-ACK timer: it acks each batch of segments it
+	// processes (QuickAck is on by default), which suits request/response.
+	for _, opt := range []tcpip.SettableTransportProtocolOption{
+		&sack, &nagle, &moderate, &tw, &linger, &minRTO, &synRetries, &cc, &rcv, &snd,
+	} {
+		if err := st.SetTransportProtocolOption(gtcp.ProtocolNumber, opt); err != nil {
+			return fmt.Errorf("set tcp option %T: %s", opt, err)
+		}
+	}
+	return nil
+}
+
+// setAddress replaces old (if valid) with p and installs the routes for p
+// and gw.
+func (c *Core) setAddress(old, p netip.Prefix, gw netip.Addr) error {
+	if old.IsValid() && old != p {
+		if err := c.stack.RemoveAddress(nicID, addrFrom(old.Addr())); err != nil {
+			return fmt.Errorf("remove address %q: %s", old.String(), err)
+		}
+	}
+	if !old.IsValid() || old != p {
+		pa := tcpip.ProtocolAddress{
+			Protocol: ipv4.ProtocolNumber,
+			AddressWithPrefix: tcpip.AddressWithPrefix{
+				Address:   addrFrom(p.Addr()),
+				PrefixLen: p.Bits(),
+			},
+		}
+		if err := c.stack.AddProtocolAddress(nicID, pa, stack.AddressProperties{}); err != nil {
+			return fmt.Errorf("add address %q: %s", p.String(), err)
+		}
+	}
+	subnet, err := tcpip.NewSubnet(addrFrom(p.Masked().Addr()), tcpip.MaskFromBytes(net.CIDRMask(p.Bits(), 32)))
+	if err != nil {
+		return fmt.Errorf("subnet %q: %v", p.String(), err)
+	}
+	routes := []tcpip.Route{{Destination: subnet, NIC: nicID}}
+	if gw.IsValid() {
+		routes = append(routes, tcpip.Route{Destination: header4Any, Gateway: addrFrom(gw), NIC: nicID})
+	}
+	c.stack.SetRouteTable(routes)
+	return nil
+}
+
+// header4Any is 0.0.0.0/0.
+var header4Any = func() tcpip.Subnet {
+	s, err := tcpip.NewSubnet(tcpip.AddrFrom4([4]byte{}), tcpip.MaskFromBytes(make([]byte, 4)))
+	if err != nil {
+		panic(err)
+	}
+	return s
+}()
+
+// Cores returns the number of cores.
+func (s *Stack) Cores() int { return len(s.cores) }
+
+// Core returns core k, 0 <= k < Cores().
+func (s *Stack) Core(k int) *Core { return s.cores[k] }
+
+// Address returns the current address and gateway.
+func (s *Stack) Address() (netip.Prefix, netip.Addr) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.addr, s.gateway
+}
+
+// SetAddress replaces the appliance's address and default route on every
+// core, e.g. when DHCP hands out a new lease. Connections on the old address
+// stop working; listeners bound to 0.0.0.0 carry on.
+func (s *Stack) SetAddress(p netip.Prefix, gw netip.Addr) error {
+	if !p.IsValid() || !p.Addr().Is4() {
+		return fmt.Errorf("tcp: address %q is not an IPv4 prefix", p.String())
+	}
+	if gw.IsValid() && (!gw.Is4() || !p.Masked().Contains(gw)) {
+		return fmt.Errorf("tcp: gateway %q is not on subnet %q", gw.String(), p.Masked().String())
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.cores {
+		if err := c.setAddress(s.addr, p, gw); err != nil {
+			return fmt.Errorf("tcp: core %d: %w", c.index, err)
+		}
+	}
+	s.addr, s.gateway = p, gw
+	return nil
+}
+
+// Close aborts every connection and listener on every core, stops the
+// stacks' goroutines and waits for them. Frames delivered afterwards are
+// dropped. Close is idempotent.
+func (s *Stack) Close() {
+	s.closeOnce.Do(func() {
+		// Aborting sends RSTs, so the links stay open until the
+		// stacks are done.
+		for _, c := range s.cores {
+			c.stack.Close()
+		}
+		for _, c := range s.cores {
+			c.stack.Wait()
+			c.link.close()
+		}
+	})
+}
+
+// Index returns the core's index.
+func (c *Core) Index() int { return c.index }
+
+func addrFrom(a netip.Addr) tcpip.Address { return tcpip.AddrFrom4(a.As4()) }

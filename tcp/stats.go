@@ -1,0 +1,65 @@
+package tcp
+
+import "sync/atomic"
+
+// CoreStats are one core's counters, read with Core.Stats.
+type CoreStats struct {
+	// Malformed counts frames Steer or Deliver could not parse (runts,
+	// bad IPv4 headers, truncated TCP/UDP/ICMP, unknown EtherTypes).
+	Malformed uint64
+	// NotForUs counts unicast frames for another MAC.
+	NotForUs uint64
+	// DroppedDetached counts frames delivered before the stack was
+	// attached or after Close.
+	DroppedDetached uint64
+	// ICMPErrors counts ICMP errors (destination unreachable, source
+	// quench, time exceeded, parameter problem) delivered to this core.
+	ICMPErrors uint64
+	// ARPRepliesSuppressed counts ARP replies this core's stack wrote
+	// and the link dropped, because only core 0 answers ARP.
+	ARPRepliesSuppressed uint64
+	// TxErrors counts frames the Link did not send or that were too big.
+	TxErrors uint64
+	// Dials and DialFailures count Dial and DialUDP calls by outcome.
+	Dials, DialFailures uint64
+	// BindAttempts counts local ports tried by dials; ideally one per
+	// dial. PortsExhausted counts dials that found no free port.
+	BindAttempts, PortsExhausted uint64
+	// Accepted counts connections accepted by this core's listeners.
+	Accepted uint64
+	// ResetsSent and ResetsReceived come from the TCP stack. On a
+	// well-steered core, resets do not come from misrouted segments.
+	ResetsSent, ResetsReceived uint64
+	// CurrentEstablished is the number of connections in ESTABLISHED or
+	// CLOSE_WAIT.
+	CurrentEstablished uint64
+}
+
+// coreStats are the atomic counters behind CoreStats that this package
+// keeps itself.
+type coreStats struct {
+	malformed, notForUs, droppedDetached, icmpErrors    atomic.Uint64
+	arpRepliesSuppressed, txErrors, dials, dialFailures atomic.Uint64
+	bindAttempts, portsExhausted, accepted              atomic.Uint64
+}
+
+// Stats returns a snapshot of the core's counters.
+func (c *Core) Stats() CoreStats {
+	tcp := c.stack.Stats().TCP
+	return CoreStats{
+		Malformed:            c.stats.malformed.Load(),
+		NotForUs:             c.stats.notForUs.Load(),
+		DroppedDetached:      c.stats.droppedDetached.Load(),
+		ICMPErrors:           c.stats.icmpErrors.Load(),
+		ARPRepliesSuppressed: c.stats.arpRepliesSuppressed.Load(),
+		TxErrors:             c.stats.txErrors.Load(),
+		Dials:                c.stats.dials.Load(),
+		DialFailures:         c.stats.dialFailures.Load(),
+		BindAttempts:         c.stats.bindAttempts.Load(),
+		PortsExhausted:       c.stats.portsExhausted.Load(),
+		Accepted:             c.stats.accepted.Load(),
+		ResetsSent:           tcp.ResetsSent.Value(),
+		ResetsReceived:       tcp.ResetsReceived.Value(),
+		CurrentEstablished:   tcp.CurrentEstablished.Value(),
+	}
+}
