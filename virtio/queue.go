@@ -45,7 +45,8 @@ type Counters struct {
 	RxMalformed     atomic.Uint64 // used entries the device got wrong: bad or duplicate id, length beyond the buffer or under the header
 	RxRefills       atomic.Uint64 // RX descriptors given back to the device
 	RxKicks         atomic.Uint64 // RX notifications sent to the device
-	RxWakeups       atomic.Uint64 // times an idle Receive slept and was woken
+	RxSleeps        atomic.Uint64 // times an idle Receive went to sleep (Interrupts mode)
+	RxWakeups       atomic.Uint64 // times a sleeping Receive was woken
 	RxCsumCompleted atomic.Uint64 // NEEDS_CSUM frames whose checksum was completed in software
 	RxCsumValid     atomic.Uint64 // frames the device marked DATA_VALID
 	_               [56]byte
@@ -59,9 +60,10 @@ type Counters struct {
 
 // CounterSnapshot is a plain copy of Counters.
 type CounterSnapshot struct {
-	RxFrames, RxBytes, RxDrops, RxMalformed, RxRefills, RxKicks, RxWakeups uint64
-	RxCsumCompleted, RxCsumValid                                         uint64
-	TxFrames, TxBytes, TxDrops, TxMalformed, TxReclaimed, TxKicks        uint64
+	RxFrames, RxBytes, RxDrops, RxMalformed, RxRefills, RxKicks   uint64
+	RxSleeps, RxWakeups                                           uint64
+	RxCsumCompleted, RxCsumValid                                  uint64
+	TxFrames, TxBytes, TxDrops, TxMalformed, TxReclaimed, TxKicks uint64
 }
 
 // Snapshot reads every counter once.
@@ -69,7 +71,7 @@ func (c *Counters) Snapshot() CounterSnapshot {
 	return CounterSnapshot{
 		RxFrames: c.RxFrames.Load(), RxBytes: c.RxBytes.Load(), RxDrops: c.RxDrops.Load(),
 		RxMalformed: c.RxMalformed.Load(), RxRefills: c.RxRefills.Load(), RxKicks: c.RxKicks.Load(),
-		RxWakeups: c.RxWakeups.Load(), RxCsumCompleted: c.RxCsumCompleted.Load(),
+		RxSleeps: c.RxSleeps.Load(), RxWakeups: c.RxWakeups.Load(), RxCsumCompleted: c.RxCsumCompleted.Load(),
 		RxCsumValid: c.RxCsumValid.Load(),
 		TxFrames:    c.TxFrames.Load(), TxBytes: c.TxBytes.Load(), TxDrops: c.TxDrops.Load(),
 		TxMalformed: c.TxMalformed.Load(), TxReclaimed: c.TxReclaimed.Load(), TxKicks: c.TxKicks.Load(),
@@ -245,6 +247,7 @@ func (q *QueuePair) wait() {
 		r.suppress()
 		return
 	}
+	q.counters.RxSleeps.Add(1)
 	select {
 	case <-q.irq:
 	case <-q.done:
