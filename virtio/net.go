@@ -16,6 +16,18 @@
 // virtio/devmodel implements for tests on Linux, and transport_tamago.go
 // implements on TamaGo (GOOS=tamago) over tamago's kvm/virtio MMIO device and
 // dma package.
+//
+// A board brings the device up and hands its queues to the per-core runtime:
+//
+//	steer := tcp.NewToeplitzSteering(cores) // the same value goes to tcp/
+//	dev, err := virtio.OpenMMIO(base, virtio.Config{Pairs: cores, Steering: steer})
+//	// dev.RSS() false: the device cannot steer; dispatch in software.
+//	rt := percpu.New(dev.Queues())
+//
+// Receive polls by default (Polling). With an IRQ wired, the board calls
+// dev.HandleInterrupt (one line for all queues, as on virtio-mmio) or
+// QueuePair.Interrupt (one vector per queue) and selects Interrupts with
+// Config.Mode or SetMode.
 package virtio
 
 import (
