@@ -103,26 +103,29 @@ func (c *Core) dial(addr netip.AddrPort, try func(p uint16) (net.Conn, error)) (
 	}
 	prefix, _ := c.s.Address()
 	flows := c.s.ports.flows(addr, prefix.Addr())
-	off, scannedAll := c.cursor.Load(), 0
-	for range maxBindAttempts {
+	for attempts, scannedAll := 0, 0; attempts < maxBindAttempts && scannedAll < ephemeralCount; {
+		// Claim the port by moving the cursor past it, so that dials
+		// running at once on this core try different ports.
+		off := c.cursor.Load()
 		p, after, scanned, ok := flows.next(c.index, off, ephemeralCount-scannedAll)
 		scannedAll += scanned
 		if !ok {
 			break
 		}
-		off = after
+		if !c.cursor.CompareAndSwap(off, after) {
+			continue
+		}
+		attempts++
 		c.stats.bindAttempts.Add(1)
 		conn, err := try(p)
 		if err == errPortBusy {
 			continue
 		}
-		c.cursor.Store(off)
 		if err != nil {
 			c.stats.dialFailures.Add(1)
 		}
 		return conn, err
 	}
-	c.cursor.Store(off)
 	c.stats.dialFailures.Add(1)
 	c.stats.portsExhausted.Add(1)
 	return nil, ErrPortsExhausted

@@ -26,29 +26,18 @@ const maxBindAttempts = 64
 // port-picker hook, so a dial picks the port itself and binds it.
 type portHasher struct {
 	steering Steering
-	// toeplitz is set when steering is a *ToeplitzSteering. The Toeplitz
-	// hash is linear over GF(2): the hash of a flow is the hash with
-	// DstPort zero XOR the hashes of DstPort's two bytes alone, so hi and
-	// lo make each candidate cost two loads and two XORs.
-	toeplitz *ToeplitzSteering
-	hi, lo   *[256]uint32
+	// toeplitz is set when steering is Toeplitz. Its hash is linear over
+	// GF(2): the hash of a flow is the hash with DstPort zero XOR the
+	// hashes of DstPort's two bytes alone, so each candidate port costs
+	// two table loads and two XORs.
+	toeplitz *fastToeplitz
 }
 
+// newPortHasher returns the port hasher for s, which is the result of
+// fastSteering.
 func newPortHasher(s Steering) portHasher {
-	h := portHasher{steering: s}
-	t, ok := s.(*ToeplitzSteering)
-	if !ok {
-		return h
-	}
-	h.toeplitz, h.hi, h.lo = t, new([256]uint32), new([256]uint32)
-	var in [12]byte // srcIP, dstIP, srcPort, dstPort, all zero but one byte
-	for b := range 256 {
-		in[10], in[11] = byte(b), 0
-		h.hi[b] = Toeplitz(&t.Key, in[:])
-		in[10], in[11] = 0, byte(b)
-		h.lo[b] = Toeplitz(&t.Key, in[:])
-	}
-	return h
+	t, _ := s.(*fastToeplitz)
+	return portHasher{steering: s, toeplitz: t}
 }
 
 // replyFlows is the family of flows Flow{remote, local, remotePort, p}
@@ -57,15 +46,13 @@ type replyFlows struct {
 	h    *portHasher
 	flow Flow
 	base uint32 // Toeplitz hash of flow with DstPort 0
-	mask uint32 // Toeplitz table index mask
 }
 
 // flows prepares the reply flows of a dial from local to remote.
 func (h *portHasher) flows(remote netip.AddrPort, local netip.Addr) replyFlows {
 	r := replyFlows{h: h, flow: Flow{Src: remote.Addr(), Dst: local, SrcPort: remote.Port()}}
 	if h.toeplitz != nil {
-		r.base = h.toeplitz.Hash(r.flow)
-		r.mask = uint32(len(h.toeplitz.Table) - 1)
+		r.base = h.toeplitz.hash(r.flow)
 	}
 	return r
 }
@@ -73,7 +60,8 @@ func (h *portHasher) flows(remote netip.AddrPort, local netip.Addr) replyFlows {
 // core returns the core that the reply to local port p steers to.
 func (r *replyFlows) core(p uint16) int {
 	if t := r.h.toeplitz; t != nil {
-		return int(t.Table[(r.base^r.h.hi[p>>8]^r.h.lo[p&0xff])&r.mask])
+		h := r.base ^ t.tab[10][p>>8] ^ t.tab[11][p&0xff]
+		return int(t.t.Table[h&t.mask])
 	}
 	f := r.flow
 	f.DstPort = p

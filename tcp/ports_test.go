@@ -26,7 +26,7 @@ func TestPortPicker(t *testing.T) {
 	for _, s := range portSteerings() {
 		for _, remote := range remotes {
 			t.Run(fmt.Sprintf("%T/cores=%d/%s", s, s.Cores(), remote), func(t *testing.T) {
-				h := newPortHasher(s)
+				h := newPortHasher(fastSteering(s))
 				flows := h.flows(remote, local)
 				for k := range s.Cores() {
 					for _, start := range []uint32{0, 1, 12345, ephemeralCount - 1, 1 << 31} {
@@ -57,7 +57,7 @@ func TestPortPicker(t *testing.T) {
 func TestPortHasherMatchesSteering(t *testing.T) {
 	remote, local := netip.MustParseAddrPort("172.16.5.4:3306"), netip.MustParseAddr("10.0.0.2")
 	for _, s := range []Steering{NewToeplitzSteering(3), MixSteering{N: 3}} {
-		h := newPortHasher(s)
+		h := newPortHasher(fastSteering(s))
 		flows := h.flows(remote, local)
 		for p := ephemeralFirst; p <= ephemeralLast; p++ {
 			reply := Flow{Src: remote.Addr(), Dst: local, SrcPort: remote.Port(), DstPort: uint16(p)}
@@ -80,7 +80,7 @@ func TestPortPickerBounded(t *testing.T) {
 
 func TestPortPickerAllocs(t *testing.T) {
 	for _, s := range []Steering{NewToeplitzSteering(4), MixSteering{N: 4}} {
-		h := newPortHasher(s)
+		h := newPortHasher(fastSteering(s))
 		remote, local := netip.MustParseAddrPort("10.0.0.9:80"), netip.MustParseAddr("10.0.0.2")
 		n := testing.AllocsPerRun(100, func() {
 			flows := h.flows(remote, local)
@@ -98,7 +98,7 @@ func BenchmarkPortPick(b *testing.B) {
 	remote, local := netip.MustParseAddrPort("10.0.0.9:80"), netip.MustParseAddr("10.0.0.2")
 	for _, s := range []Steering{NewToeplitzSteering(4), MixSteering{N: 4}} {
 		b.Run(fmt.Sprintf("%T", s), func(b *testing.B) {
-			h := newPortHasher(s)
+			h := newPortHasher(fastSteering(s))
 			b.ReportAllocs()
 			var off uint32
 			for b.Loop() {

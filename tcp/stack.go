@@ -111,9 +111,10 @@ func New(cfg Config) (*Stack, error) {
 	if cfg.TimeWait == 0 {
 		cfg.TimeWait = DefaultTimeWait
 	}
+	steering := fastSteering(cfg.Steering)
 	s := &Stack{
-		steering: cfg.Steering,
-		ports:    newPortHasher(cfg.Steering),
+		steering: steering,
+		ports:    newPortHasher(steering),
 		addr:     cfg.Addr,
 		gateway:  cfg.Gateway,
 	}
