@@ -1,0 +1,73 @@
+# bareproxy: a bare-metal Go L4/L7 proxy appliance.
+#
+#   make run     the main job: boot the image in QEMU, or the hosted board
+#                where no TamaGo compiler is installed
+#   make test    every test (as root: the tests make network namespaces)
+#   make bench   the benchmarks, side by side with HAProxy, with ratios
+
+export GOTOOLCHAIN := local
+
+QUEUES      ?= 2
+CONFIG      ?= image/examples/l4.cfg
+TAMAGO_GO   ?= $(HOME)/.cache/tamago-go/tamago-go1.26.0/bin/go
+OUT         := out
+TAMAGO      := $(OUT)/tamago
+IMAGE       := $(OUT)/bareproxy.elf
+HOSTED      := $(OUT)/bareproxy
+TOPOLOGY    := qemu/topology.sh
+TEST_TIMEOUT ?= 14m
+
+.PHONY: run hosted image qemu test bench clean
+
+run:
+	@if [ -x "$(TAMAGO_GO)" ]; then \
+		$(MAKE) --no-print-directory qemu; \
+	else \
+		echo "no TamaGo compiler at $(TAMAGO_GO): running the hosted board instead of the image"; \
+		$(MAKE) --no-print-directory hosted; \
+	fi
+
+$(HOSTED): FORCE
+	@mkdir -p $(OUT)
+	go build -o $@ ./image
+
+# hosted runs the appliance as a Linux process on a multiqueue TAP in the
+# demo topology, until Ctrl-C.
+hosted: $(HOSTED)
+	@BP_QUEUES=$(QUEUES) $(TOPOLOGY) down >/dev/null 2>&1 || true
+	@BP_QUEUES=$(QUEUES) $(TOPOLOGY) up
+	@echo "send traffic: ip netns exec bp-client curl http://10.77.0.2/"
+	-ip netns exec bp-hub $(HOSTED) -config $(CONFIG) -tap bp0 -queues $(QUEUES) \
+		-addr 10.77.0.2/24 -admin unix:$(OUT)/admin.sock
+	@$(TOPOLOGY) down
+
+# The wrapper picks the TamaGo distribution that matches the tamago module
+# in go.mod; it is built with the host Go and run with GOOS=tamago.
+$(TAMAGO): go.mod
+	@mkdir -p $(OUT)
+	go build -o $@ github.com/usbarmory/tamago/cmd/tamago
+
+image: $(TAMAGO)
+	GOOS=tamago GOARCH=amd64 GOOSPKG=github.com/usbarmory/tamago $(TAMAGO) build \
+		-trimpath -ldflags "-s -w -T 0x10010000 -R 0x1000" -o $(IMAGE) ./image
+	@ls -l $(IMAGE)
+
+qemu: image
+	@BP_QUEUES=$(QUEUES) $(TOPOLOGY) down >/dev/null 2>&1 || true
+	@BP_QUEUES=$(QUEUES) $(TOPOLOGY) up
+	@echo "send traffic: ip netns exec bp-client curl http://10.77.0.2/"
+	-ip netns exec bp-hub qemu/run.sh $(IMAGE) $(QUEUES) bp0
+	@$(TOPOLOGY) down
+
+test:
+	go vet ./...
+	go test -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+bench:
+	go test -run '^$$' -bench . -benchmem -benchtime 2s ./tcp/ ./virtio/...
+	go test -run '^$$' -bench EndToEnd -benchtime 1x -timeout 10m ./image/
+
+clean:
+	rm -rf $(OUT)
+
+FORCE:
