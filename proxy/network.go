@@ -1,0 +1,39 @@
+package proxy
+
+import (
+	"context"
+	"net"
+	"net/netip"
+)
+
+// Network is one core's view of the network. The engine listens and dials
+// through the core's own Network, so a connection accepted on core k is
+// served and dialled on core k. tcp.Core implements it on the appliance;
+// HostNetwork implements it with kernel sockets.
+type Network interface {
+	// Listen opens a listener on addr; 0.0.0.0 means every address. Each
+	// core owns its own listen table, so every core listens on the same
+	// addresses.
+	Listen(addr netip.AddrPort) (net.Listener, error)
+	// Dial connects to addr, giving up when ctx is done.
+	Dial(ctx context.Context, addr netip.AddrPort) (net.Conn, error)
+}
+
+// closeWriter is implemented by connections that can half-close
+// (*net.TCPConn, gVisor's gonet.TCPConn).
+type closeWriter interface {
+	CloseWrite() error
+}
+
+// addrPort converts a net.Addr to an AddrPort; the zero value if it cannot.
+func addrPort(a net.Addr) netip.AddrPort {
+	switch v := a.(type) {
+	case *net.TCPAddr:
+		ap := v.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	case nil:
+		return netip.AddrPort{}
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}

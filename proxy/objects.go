@@ -1,0 +1,143 @@
+package proxy
+
+import (
+	"sync/atomic"
+
+	"github.com/bareproxy/bareproxy/proxy/config"
+)
+
+// counters are one object's statistics on one core. Each core writes its
+// own copy with atomics; readers add the cores up. The padding keeps cores
+// off each other's cache lines.
+type counters struct {
+	conns      atomic.Uint64 // connections started
+	cur        atomic.Int64  // connections open now
+	bytesIn    atomic.Uint64 // bytes from clients (requests)
+	bytesOut   atomic.Uint64 // bytes to clients (responses)
+	connectErr atomic.Uint64 // failed connects to servers
+	retries    atomic.Uint64 // connect retries
+	noServer   atomic.Uint64 // connections dropped for want of a server
+	_          [8]byte
+}
+
+// Counters is a plain snapshot of an object's statistics, summed over
+// cores or for one core.
+type Counters struct {
+	// Conns counts connections started (accepted for a frontend, served
+	// for a backend or server).
+	Conns uint64
+	// Cur is how many are open now.
+	Cur int64
+	// BytesIn counts bytes received from clients.
+	BytesIn uint64
+	// BytesOut counts bytes sent to clients.
+	BytesOut uint64
+	// ConnectErrors counts failed connection attempts to servers.
+	ConnectErrors uint64
+	// Retries counts connection attempts after the first.
+	Retries uint64
+	// NoServer counts connections closed because no server was available
+	// (none up, all full, or no backend matched).
+	NoServer uint64
+}
+
+func (c *counters) snapshot() Counters {
+	return Counters{
+		Conns: c.conns.Load(), Cur: c.cur.Load(), BytesIn: c.bytesIn.Load(), BytesOut: c.bytesOut.Load(),
+		ConnectErrors: c.connectErr.Load(), Retries: c.retries.Load(), NoServer: c.noServer.Load(),
+	}
+}
+
+func (c *Counters) add(o Counters) {
+	c.Conns += o.Conns
+	c.Cur += o.Cur
+	c.BytesIn += o.BytesIn
+	c.BytesOut += o.BytesOut
+	c.ConnectErrors += o.ConnectErrors
+	c.Retries += o.Retries
+	c.NoServer += o.NoServer
+}
+
+// sum adds up per-core counters.
+func sum(cs []counters) (total Counters, perCore []Counters) {
+	perCore = make([]Counters, len(cs))
+	for i := range cs {
+		perCore[i] = cs[i].snapshot()
+		total.add(perCore[i])
+	}
+	return total, perCore
+}
+
+func sumCur(cs []counters) int64 {
+	var n int64
+	for i := range cs {
+		n += cs[i].cur.Load()
+	}
+	return n
+}
+
+// Frontend is a running frontend.
+type Frontend struct {
+	// Config is the frontend's configuration; read only.
+	Config *config.Frontend
+	// Default is the default_backend, or nil.
+	Default *Backend
+	// Rules are the use_backend rules with their backends resolved.
+	Rules []BackendRule
+
+	handler  Handler
+	counters []counters // per core
+	slots    []chan struct{}
+}
+
+// BackendRule is a use_backend rule with its backend resolved.
+type BackendRule struct {
+	Backend *Backend
+	Cond    *config.Condition
+}
+
+// Name returns the frontend's name.
+func (f *Frontend) Name() string { return f.Config.Name }
+
+// Backend is a running backend.
+type Backend struct {
+	// Config is the backend's configuration; read only.
+	Config *config.Backend
+	// Servers are the servers in configuration order.
+	Servers []*Server
+
+	lb       []balancer // per core
+	counters []counters // per core
+}
+
+// Name returns the backend's name.
+func (b *Backend) Name() string { return b.Config.Name }
+
+// Server is a running server.
+type Server struct {
+	// Config is the server's configuration; read only.
+	Config *config.Server
+	// Backend is the backend the server belongs to.
+	Backend *Backend
+	// Index is the server's position in Backend.Servers.
+	Index int
+
+	up       atomic.Bool // read-mostly: set by health checks and the admin
+	counters []counters  // per core
+}
+
+// Name returns the server's name.
+func (s *Server) Name() string { return s.Config.Name }
+
+// Up reports whether the server takes traffic.
+func (s *Server) Up() bool { return s.up.Load() }
+
+// SetUp marks the server up or down; health checks and the stats page call
+// it. It is safe from any goroutine.
+func (s *Server) SetUp(up bool) { s.up.Store(up) }
+
+// full reports whether the server is at its maxconn.
+func (s *Server) full() bool {
+	m := s.Config.MaxConn
+	return m > 0 && sumCur(s.counters) >= int64(m)
+}
