@@ -34,7 +34,7 @@ func (b *lockedBuffer) String() string {
 }
 
 // freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
@@ -52,7 +52,7 @@ func deadAddr(t *testing.T) string {
 
 // backend starts a test server running serve on each connection and
 // returns its address.
-func backend(t *testing.T, serve func(c net.Conn)) string {
+func backend(t testing.TB, serve func(c net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
@@ -103,6 +103,14 @@ type running struct {
 // start parses src (with %s placeholders already filled), runs it on the
 // given cores, and waits until its first bind accepts.
 func start(t *testing.T, src string, cores []Network, opts ...Option) *running {
+	t.Helper()
+	return startOn(t, src, cores, opts...)
+}
+
+// startTB starts src on one host core for a benchmark.
+func startTB(tb testing.TB, src string) *running { return startOn(tb, src, host()) }
+
+func startOn(t testing.TB, src string, cores []Network, opts ...Option) *running {
 	t.Helper()
 	cfg, _, err := config.Parse("test.cfg", []byte(src))
 	if err != nil {
