@@ -31,9 +31,12 @@ up() {
 	ip -n "$HUB" link set br0 up
 	ip -n "$HUB" tuntap add dev "$TAP" mode tap multi_queue
 	ip -n "$HUB" link set "$TAP" master br0 up
-	for ns in "$CLIENT" "$BACKEND"; do
-		ip -n "$HUB" link add "h-$ns" type veth peer name eth0 netns "$ns"
-		ip -n "$HUB" link set "h-$ns" master br0 up
+	# Interface names have at most 15 characters: name the hub's ends
+	# after the prefix, not after the namespaces.
+	for end in c:"$CLIENT" b:"$BACKEND"; do
+		ns=${end#*:}
+		ip -n "$HUB" link add "$PREFIX-${end%%:*}" type veth peer name eth0 netns "$ns"
+		ip -n "$HUB" link set "$PREFIX-${end%%:*}" master br0 up
 		ip -n "$ns" link set eth0 up
 	done
 	ip -n "$CLIENT" addr add 10.77.0.10/24 dev eth0
@@ -42,6 +45,7 @@ up() {
 	head -c 4096 /dev/urandom >"$NGINX_DIR/www/4k.bin"
 	echo "hello from the backend" >"$NGINX_DIR/www/index.html"
 	cat >"$NGINX_DIR/nginx.conf" <<EOF
+user root;
 worker_processes 1;
 pid $NGINX_DIR/nginx.pid;
 error_log $NGINX_DIR/error.log;

@@ -29,13 +29,17 @@ type Steering interface {
 // shift, so the program stays a handful of instructions.
 //
 //	h := srcIP ^ dstIP ^ (srcPort<<16 | dstPort)
+//	h ^= h >> 16
 //	h *= 0x9E3779B1
 //	h ^= h >> 16
 //	core := uint16(h) % n
 //
-// The multiply mixes low port bits into high bits and the shift folds them
-// back, so that Linux's preference for even source ports does not leave odd
-// queues idle. The uint16 truncation matches the kernel's
+// The first fold brings the source port into the low half, the multiply
+// carries every low bit upwards and the last fold brings the result back
+// down, so every port bit reaches the queue index. Without the first fold the
+// source port only reaches bit 16 and up, and since Linux picks even source
+// ports for connect (bit 0 fixed), every connection from one client landed on
+// one queue of two. The uint16 truncation matches the kernel's
 // tun_ebpf_select_queue, which keeps the program's return value in a u16
 // before it takes the remainder by the queue count.
 type MixSteering struct {
@@ -51,6 +55,7 @@ const MixMultiplier = 0x9E3779B1
 // MixHash is MixSteering's hash of a received flow.
 func MixHash(f Flow) uint32 {
 	h := addr32(f.Src) ^ addr32(f.Dst) ^ (uint32(f.SrcPort)<<16 | uint32(f.DstPort))
+	h ^= h >> 16
 	h *= MixMultiplier
 	h ^= h >> 16
 	return h

@@ -27,3 +27,21 @@ func TestToeplitzVerificationVectors(t *testing.T) {
 		}
 	}
 }
+
+// Linux's connect picks even source ports, so a hash that ignores bit 0 of
+// the port, or in which the port reaches only high bits, leaves queues idle.
+func TestMixSteeringSpreadsEvenSourcePorts(t *testing.T) {
+	for _, n := range []int{2, 3, 4} {
+		counts := make([]int, n)
+		s := MixSteering{N: n}
+		for port := uint16(32768); port < 32768+2000; port += 2 {
+			f := Flow{Src: netip.MustParseAddr("10.77.0.10"), Dst: netip.MustParseAddr("10.77.0.2"), SrcPort: port, DstPort: 80}
+			counts[s.Core(f)]++
+		}
+		for core, c := range counts {
+			if share := float64(c) / 1000; share < 0.8/float64(n) {
+				t.Errorf("N=%d: core %d got %d of 1000 flows from even ports, want about %d", n, core, c, 1000/n)
+			}
+		}
+	}
+}

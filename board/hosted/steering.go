@@ -93,7 +93,10 @@ func steeringInstructions() asm.Instructions {
 		asm.LoadInd(asm.R0, asm.R7, offIPv4, asm.Word),
 		asm.Xor.Reg32(asm.R8, asm.R0),
 
-		// h *= MixMultiplier; h ^= h >> 16
+		// h ^= h >> 16; h *= MixMultiplier; h ^= h >> 16
+		asm.Mov.Reg32(asm.R0, asm.R8),
+		asm.RSh.Imm32(asm.R0, 16),
+		asm.Xor.Reg32(asm.R8, asm.R0),
 		asm.Mul.Imm32(asm.R8, mixMultiplier()),
 		asm.Mov.Reg32(asm.R0, asm.R8),
 		asm.RSh.Imm32(asm.R0, 16),
