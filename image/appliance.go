@@ -1,0 +1,124 @@
+// Command image is the appliance's main program. Built for Linux it is the
+// hosted board: a process whose NIC is a multiqueue TAP device. Built with
+// GOOS=tamago it is the bootable image for QEMU microvm.
+//
+// It only wires packages together: the board's NIC queues feed percpu
+// workers, which feed the per-core stacks of tcp, on which the proxy listens
+// and dials. Logic that is not wiring belongs in those packages.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+
+	"github.com/bareproxy/bareproxy/percpu"
+	"github.com/bareproxy/bareproxy/proxy"
+	"github.com/bareproxy/bareproxy/proxy/config"
+	"github.com/bareproxy/bareproxy/tcp"
+)
+
+// appliance is the running product on one board.
+type appliance struct {
+	runtime  *percpu.Runtime
+	stack    *tcp.Stack
+	proxy    *proxy.Proxy
+	closeNIC func() error
+}
+
+// settings is what the board found out about its NIC and network.
+type settings struct {
+	queues   []percpu.Queue
+	steering tcp.Steering
+	pin      func(core int) error
+	addr     netip.Prefix
+	gateway  netip.Addr
+	mac      net.HardwareAddr
+	// closeNIC makes the queues' blocked Receive calls return, which is
+	// how the workers stop.
+	closeNIC func() error
+}
+
+// newAppliance builds the stack and the proxy over the board's queues.
+func newAppliance(cfg *config.Config, s settings, log *slog.Logger) (*appliance, error) {
+	n := len(s.queues)
+	if s.steering.Cores() != n {
+		return nil, fmt.Errorf("steering spreads over %d cores but the NIC has %d queues", s.steering.Cores(), n)
+	}
+	rt := percpu.New(s.queues)
+	rt.Pin = s.pin
+	links := make([]tcp.Link, n)
+	counters := make([]*percpu.Counters, n)
+	for k := range n {
+		links[k] = rt.Link(k)
+		counters[k] = rt.Counters(k)
+	}
+	st, err := tcp.New(tcp.Config{
+		Addr:     s.addr,
+		Gateway:  s.gateway,
+		MAC:      s.mac,
+		Steering: s.steering,
+		Links:    links,
+		Counters: counters,
+	})
+	if err != nil {
+		return nil, err
+	}
+	nets := make([]proxy.Network, n)
+	for k := range n {
+		nets[k] = st.Core(k)
+	}
+	px, err := proxy.New(cfg, nets, log)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return &appliance{runtime: rt, stack: st, proxy: px, closeNIC: s.closeNIC}, nil
+}
+
+// run moves packets and serves the proxy until ctx is done or either fails.
+func (a *appliance) run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stacks := make([]percpu.Stack, a.stack.Cores())
+	for k := range stacks {
+		stacks[k] = a.stack.Core(k)
+	}
+	errc := make(chan error, 2)
+	go func() { errc <- a.runtime.Run(ctx, stacks) }()
+	go func() { errc <- a.proxy.Run(ctx) }()
+	var err error
+	pending := 2
+	select {
+	case err = <-errc:
+		pending--
+	case <-ctx.Done():
+	}
+	cancel()
+	a.closeNIC()
+	for ; pending > 0; pending-- {
+		if e := <-errc; err == nil {
+			err = e
+		}
+	}
+	a.stack.Close()
+	return err
+}
+
+// coreReport is one core's line in the admin API's /cores.
+type coreReport struct {
+	Core int `json:"core"`
+	percpu.Snapshot
+	Stack tcp.CoreStats `json:"stack"`
+}
+
+// cores reports every core's counters.
+func (a *appliance) cores() []coreReport {
+	r := make([]coreReport, a.stack.Cores())
+	for k := range r {
+		r[k] = coreReport{Core: k, Snapshot: a.runtime.Counters(k).Snapshot(), Stack: a.stack.Core(k).Stats()}
+	}
+	return r
+}

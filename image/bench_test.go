@@ -1,0 +1,143 @@
+//go:build linux
+
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// haproxyIP is where the baseline HAProxy listens: on the bridge of the
+// hub namespace, so that its packets cross the same veths and bridge as the
+// appliance's, minus the TAP.
+const haproxyIP = "10.77.0.3"
+
+// BenchmarkEndToEnd runs wrk from the client namespace through the appliance
+// and through HAProxy 2.6 (2 threads) to nginx, in the same run, with
+// keep-alive and with one request per connection, and reports the ratios.
+// Run it with `make bench` (-benchtime 1x: each wrk run is its own timer).
+func BenchmarkEndToEnd(b *testing.B) {
+	for _, tool := range []string{"wrk", "haproxy", "nginx", "ip"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			b.Skipf("skipping: %s is not installed (.ci/run installs it)", tool)
+		}
+	}
+	if os.Geteuid() != 0 {
+		b.Skip("skipping: needs root for network namespaces")
+	}
+	duration := envDuration("BP_BENCH_DURATION", 5*time.Second)
+	tp := newTopology(b)
+	startHAProxy(b, tp)
+	startAppliance(b, tp, l4Config, 2)
+
+	type result struct{ rps, p99 float64 }
+	run := func(target string, closeEach bool) result {
+		args := []string{"netns", "exec", tp.client, "wrk", "-t2", "-c64", "-d" + duration.String(), "--latency"}
+		if closeEach {
+			args = append(args, "-H", "Connection: close")
+		}
+		args = append(args, "http://"+target+"/index.html")
+		out, err := exec.Command("ip", args...).CombinedOutput()
+		if err != nil {
+			b.Fatalf("wrk: %v\n%s", err, out)
+		}
+		return result{rps: wrkRequestsPerSec(b, out), p99: wrkP99(out)}
+	}
+	for _, mode := range []struct {
+		name      string
+		closeEach bool
+	}{{"keepalive", false}, {"close", true}} {
+		hap := run(haproxyIP+":80", mode.closeEach)
+		bp := run(applianceIP+":80", mode.closeEach)
+		ratio := bp.rps / hap.rps
+		b.ReportMetric(bp.rps, mode.name+"-appliance-req/s")
+		b.ReportMetric(hap.rps, mode.name+"-haproxy-req/s")
+		b.ReportMetric(ratio, mode.name+"-ratio")
+		fmt.Printf("end-to-end %-9s appliance %8.0f req/s p99 %6.2f ms | haproxy-2t %8.0f req/s p99 %6.2f ms | ratio %.2f\n",
+			mode.name, bp.rps, bp.p99, hap.rps, hap.p99, ratio)
+	}
+}
+
+var (
+	wrkRPS = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	wrkP   = regexp.MustCompile(`\s99%\s+([0-9.]+)(us|ms|s)`)
+)
+
+func wrkRequestsPerSec(b *testing.B, out []byte) float64 {
+	m := wrkRPS.FindSubmatch(out)
+	if m == nil {
+		b.Fatalf("no Requests/sec in wrk output:\n%s", out)
+	}
+	v, _ := strconv.ParseFloat(string(m[1]), 64)
+	if strings.Contains(string(out), "Non-2xx") || strings.Contains(string(out), "Socket errors") {
+		fmt.Printf("wrk reported errors:\n%s", out)
+	}
+	return v
+}
+
+// wrkP99 returns the 99th percentile latency in milliseconds.
+func wrkP99(out []byte) float64 {
+	m := wrkP.FindSubmatch(out)
+	if m == nil {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(string(m[1]), 64)
+	switch string(m[2]) {
+	case "us":
+		v /= 1000
+	case "s":
+		v *= 1000
+	}
+	return v
+}
+
+func envDuration(name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(name)); err == nil {
+		return d
+	}
+	return def
+}
+
+// startHAProxy runs HAProxy with 2 threads in the hub namespace, forwarding
+// in mode tcp to nginx like the appliance's l4Config.
+func startHAProxy(b *testing.B, tp *topology) {
+	b.Helper()
+	if out, err := exec.Command("ip", "-n", tp.hub, "addr", "add", haproxyIP+"/24", "dev", "br0").CombinedOutput(); err != nil {
+		b.Fatalf("address for haproxy: %v\n%s", err, out)
+	}
+	dir := b.TempDir()
+	cfg := fmt.Sprintf(`global
+    nbthread 2
+    maxconn 100000
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+frontend web
+    bind %s:80
+    default_backend nginx
+backend nginx
+    server web1 %s
+`, haproxyIP, backendAddr)
+	path := filepath.Join(dir, "haproxy.cfg")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command("ip", "netns", "exec", tp.hub, "haproxy", "-db", "-f", path)
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	time.Sleep(500 * time.Millisecond)
+}
