@@ -64,8 +64,9 @@ func (l Limits) trailerBytes() int {
 // readHead reads a start line and field lines up to the empty line into h,
 // copying them into h.buf, and returns the start line's span. It returns
 // io.EOF if the connection closed before the first byte of a start line (a
-// clean end of a keep-alive connection, possibly after stray CRLFs). skipBlank skips empty lines before the
-// start line (RFC 9112 section 2.2, requests only).
+// clean end of a keep-alive connection, possibly after stray CRLFs).
+// skipBlank skips empty lines before the start line (RFC 9112 section 2.2,
+// requests only); without it an empty first line is a bad status line.
 func readHead(br *bufio.Reader, h *Header, lim Limits, skipBlank bool) (span, error) {
 	h.Reset()
 	var (
@@ -105,8 +106,11 @@ func readHead(br *bufio.Reader, h *Header, lim Limits, skipBlank bool) (span, er
 		h.buf = h.buf[:end]
 		n := end - off
 		if !haveStart {
-			if n == 0 && skipBlank {
-				continue
+			if n == 0 {
+				if skipBlank {
+					continue
+				}
+				return span{}, newError(KindBadStatusLine, nil)
 			}
 			start, haveStart = span{int32(off), int32(n)}, true
 			continue
