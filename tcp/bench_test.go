@@ -17,8 +17,8 @@ const clientsPerCore = 4
 // BenchmarkConnect measures connections per second between two in-process
 // partitioned stacks: connect, 100 bytes each way, close. A serves on every
 // core, B dials from every core with clientsPerCore goroutines per core.
-// One op is one connection, so allocs/op counts both ends and the test
-// switch.
+// One op is one connection, so allocs/op and cpu-µs/conn count both ends
+// and the test switch; conns/s depends on what else the machine runs.
 func BenchmarkConnect(b *testing.B) {
 	for _, n := range []int{1, 2} {
 		b.Run(fmt.Sprintf("cores=%d", n), func(b *testing.B) {
@@ -35,7 +35,7 @@ func BenchmarkConnect(b *testing.B) {
 			var wg sync.WaitGroup
 			b.ReportAllocs()
 			b.ResetTimer()
-			start := time.Now()
+			start, cpuStart := time.Now(), processCPU()
 			for k := range n {
 				for range clientsPerCore {
 					wg.Add(1)
@@ -51,9 +51,10 @@ func BenchmarkConnect(b *testing.B) {
 				}
 			}
 			wg.Wait()
-			elapsed := time.Since(start)
+			elapsed, cpu := time.Since(start), processCPU()-cpuStart
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "conns/s")
+			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/conn")
 			var attempts, dials uint64
 			for k := range n {
 				st := p.b.Core(k).Stats()
