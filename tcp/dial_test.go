@@ -101,7 +101,7 @@ func TestNewRejects(t *testing.T) {
 		{"gateway off subnet", func(c *Config) { c.Gateway = netip.MustParseAddr("10.1.0.1") }},
 		{"short MAC", func(c *Config) { c.MAC = macA[:4] }},
 		{"tiny MTU", func(c *Config) { c.MTU = 100 }},
-		{"huge MTU", func(c *Config) { c.MTU = 9000 }},
+		{"huge MTU", func(c *Config) { c.MTU = maxMTU + 1 }},
 		{"no steering", func(c *Config) { c.Steering = nil }},
 		{"no links", func(c *Config) { c.Links = nil; c.Steering = MixSteering{N: 1} }},
 		{"steering mismatch", func(c *Config) { c.Steering = MixSteering{N: 3} }},

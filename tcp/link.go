@@ -61,10 +61,10 @@ func newLinkEndpoint(c *Core, l Link, mac net.HardwareAddr, mtu uint32) *linkEnd
 // MTU implements stack.LinkEndpoint.
 func (e *linkEndpoint) MTU() uint32 { return e.mtu.Load() }
 
-// SetMTU implements stack.LinkEndpoint. New.check bounds the MTU so that a
-// frame fits percpu.MaxFrame; larger values are clamped to it.
+// SetMTU implements stack.LinkEndpoint. Values above maxMTU are clamped, so
+// that every frame fits percpu.MaxFrame.
 func (e *linkEndpoint) SetMTU(mtu uint32) {
-	e.mtu.Store(min(mtu, percpu.MaxFrame-ethHeaderLen))
+	e.mtu.Store(min(mtu, maxMTU))
 }
 
 // MaxHeaderLength implements stack.LinkEndpoint.
@@ -117,13 +117,9 @@ func (e *linkEndpoint) ParseHeader(pkt *stack.PacketBuffer) bool {
 	return ok
 }
 
-// Close implements stack.LinkEndpoint.
+// Close implements stack.LinkEndpoint: it stops transmission and runs the
+// close action once.
 func (e *linkEndpoint) Close() {
-	e.close()
-}
-
-// close stops transmission and runs the close action once.
-func (e *linkEndpoint) close() {
 	e.mu.Lock()
 	done := e.closed
 	e.closed = true

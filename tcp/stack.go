@@ -129,16 +129,29 @@ func New(cfg Config) (*Stack, error) {
 	return s, nil
 }
 
+// maxMTU keeps every frame within percpu.MaxFrame.
+const maxMTU = percpu.MaxFrame - ethHeaderLen
+
+// checkAddress checks an address and gateway for New and SetAddress.
+func checkAddress(p netip.Prefix, gw netip.Addr) error {
+	if !p.IsValid() || !p.Addr().Is4() {
+		return fmt.Errorf("tcp: address %q is not an IPv4 prefix", p.String())
+	}
+	if gw.IsValid() && (!gw.Is4() || !p.Masked().Contains(gw)) {
+		return fmt.Errorf("tcp: gateway %q is not on subnet %q", gw.String(), p.Masked().String())
+	}
+	return nil
+}
+
 func (cfg *Config) check() error {
+	if err := checkAddress(cfg.Addr, cfg.Gateway); err != nil {
+		return err
+	}
 	switch {
-	case !cfg.Addr.IsValid() || !cfg.Addr.Addr().Is4():
-		return fmt.Errorf("tcp: address %q is not an IPv4 prefix", cfg.Addr.String())
-	case cfg.Gateway.IsValid() && (!cfg.Gateway.Is4() || !cfg.Addr.Masked().Contains(cfg.Gateway)):
-		return fmt.Errorf("tcp: gateway %q is not on subnet %q", cfg.Gateway.String(), cfg.Addr.Masked().String())
 	case len(cfg.MAC) != 6:
 		return fmt.Errorf("tcp: MAC %q is not an Ethernet address", cfg.MAC.String())
-	case cfg.MTU != 0 && (cfg.MTU < 576 || cfg.MTU > percpu.MaxFrame-ethHeaderLen-4):
-		return fmt.Errorf("tcp: MTU %d out of range [576, %d]", cfg.MTU, percpu.MaxFrame-ethHeaderLen-4)
+	case cfg.MTU != 0 && (cfg.MTU < 576 || cfg.MTU > maxMTU):
+		return fmt.Errorf("tcp: MTU %d out of range [576, %d]", cfg.MTU, maxMTU)
 	case cfg.Steering == nil:
 		return errors.New("tcp: no steering")
 	case len(cfg.Links) == 0:
@@ -273,11 +286,8 @@ func (s *Stack) Address() (netip.Prefix, netip.Addr) {
 // core, e.g. when DHCP hands out a new lease. Connections on the old address
 // stop working; listeners bound to 0.0.0.0 carry on.
 func (s *Stack) SetAddress(p netip.Prefix, gw netip.Addr) error {
-	if !p.IsValid() || !p.Addr().Is4() {
-		return fmt.Errorf("tcp: address %q is not an IPv4 prefix", p.String())
-	}
-	if gw.IsValid() && (!gw.Is4() || !p.Masked().Contains(gw)) {
-		return fmt.Errorf("tcp: gateway %q is not on subnet %q", gw.String(), p.Masked().String())
+	if err := checkAddress(p, gw); err != nil {
+		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -302,7 +312,7 @@ func (s *Stack) Close() {
 		}
 		for _, c := range s.cores {
 			c.stack.Wait()
-			c.link.close()
+			c.link.Close()
 		}
 	})
 }

@@ -20,7 +20,8 @@ type CoreStats struct {
 	ARPRepliesSuppressed uint64
 	// TxErrors counts frames the Link did not send or that were too big.
 	TxErrors uint64
-	// Dials and DialFailures count Dial and DialUDP calls by outcome.
+	// Dials counts Dial and DialUDP calls, DialFailures those that
+	// failed.
 	Dials, DialFailures uint64
 	// BindAttempts counts local ports tried by dials; ideally one per
 	// dial. PortsExhausted counts dials that found no free port.
