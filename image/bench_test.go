@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -115,7 +116,7 @@ func startHAProxy(b *testing.B, tp *topology) {
 	dir := b.TempDir()
 	cfg := fmt.Sprintf(`global
     nbthread 2
-    maxconn 100000
+    maxconn 8000
 defaults
     mode tcp
     timeout connect 5s
@@ -131,7 +132,9 @@ backend nginx
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		b.Fatal(err)
 	}
+	out := &lockedBuffer{}
 	cmd := exec.Command("ip", "netns", "exec", tp.hub, "haproxy", "-db", "-f", path)
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
@@ -139,5 +142,18 @@ backend nginx
 		cmd.Process.Kill()
 		cmd.Wait()
 	})
-	time.Sleep(500 * time.Millisecond)
+	err := inNetns(tp.client, func() error {
+		var err error
+		for range 100 {
+			var c net.Conn
+			if c, err = net.DialTimeout("tcp4", haproxyIP+":80", time.Second); err == nil {
+				return c.Close()
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		return err
+	})
+	if err != nil {
+		b.Fatalf("haproxy never listened: %v\n%s", err, out.String())
+	}
 }
