@@ -35,7 +35,7 @@ func FuzzRead(f *testing.F) {
 		if h.Version == 1 {
 			enc, err = AppendV1(nil, &h)
 		} else {
-			if h.Proto>>4 == 3 || h.Proto&0xf == 0 {
+			if fam := h.Proto >> 4; fam != 1 && fam != 2 || h.Proto&0xf == 0 {
 				return // UNIX and unspecified layouts are skipped, not kept
 			}
 			enc, err = AppendV2(nil, &h)
