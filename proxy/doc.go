@@ -12,6 +12,7 @@
 //
 // mode tcp is served here. Other modes plug in through a Handler per
 // frontend (see WithHandler): the L7 (mode http) engine lives elsewhere and
-// uses Session.Connect and Session.Splice from this package. PROXY protocol
-// parsing and writing plug in through WithProxyProtocol.
+// uses Session.Connect and Session.Splice from this package. The PROXY
+// protocol (accept-proxy, send-proxy, send-proxy-v2) is read and written with
+// package proxyproto.
 package proxy

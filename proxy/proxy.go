@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,25 +26,11 @@ type Handler interface {
 // created.
 type HandlerFactory func(p *Proxy, fe *Frontend) (Handler, error)
 
-// ProxyProtocol reads and writes PROXY protocol headers (accept-proxy on
-// binds, send-proxy and send-proxy-v2 on servers). Package proxy/proxyproto
-// provides one; the engine has none of its own.
-type ProxyProtocol interface {
-	// Accept reads the header at the start of c and returns a connection
-	// that yields the bytes after it, with the source and destination the
-	// header announces (both zero for a LOCAL header). The engine sets a
-	// read deadline on c before calling it.
-	Accept(c net.Conn) (conn net.Conn, src, dst netip.AddrPort, err error)
-	// AppendHeader appends a version (1 or 2) header announcing src->dst.
-	AppendHeader(b []byte, version int, src, dst netip.AddrPort) []byte
-}
-
 // Option configures New.
 type Option func(*options)
 
 type options struct {
 	handlers map[config.Mode]HandlerFactory
-	pp       ProxyProtocol
 	now      func() time.Time
 }
 
@@ -53,12 +38,6 @@ type options struct {
 // has a built-in handler, which this replaces.
 func WithHandler(mode config.Mode, f HandlerFactory) Option {
 	return func(o *options) { o.handlers[mode] = f }
-}
-
-// WithProxyProtocol enables accept-proxy, send-proxy and send-proxy-v2.
-// Without it New rejects configurations that use them.
-func WithProxyProtocol(pp ProxyProtocol) Option {
-	return func(o *options) { o.pp = pp }
 }
 
 // Proxy is the engine for one configuration on a fixed set of cores.
@@ -113,9 +92,6 @@ func New(cfg *config.Config, cores []Network, log *slog.Logger, opts ...Option) 
 		b := &Backend{Config: bc, counters: make([]counters, n)}
 		for i := range bc.Servers {
 			sc := &bc.Servers[i]
-			if (sc.SendProxy || sc.SendProxyV2) && p.opts.pp == nil {
-				return nil, fmt.Errorf("%s:%d: server %q uses send-proxy, but the engine has no PROXY protocol support (WithProxyProtocol)", cfg.File, sc.Line, sc.Name)
-			}
 			s := &Server{Config: sc, Backend: b, Index: i, counters: make([]counters, n)}
 			s.up.Store(!sc.Disabled)
 			b.Servers = append(b.Servers, s)
@@ -135,11 +111,6 @@ func New(cfg *config.Config, cores []Network, log *slog.Logger, opts ...Option) 
 				return nil, fmt.Errorf("%s:%d: frontend %q: no backend %q", cfg.File, u.Line, fc.Name, u.Backend)
 			}
 			f.Rules = append(f.Rules, BackendRule{Backend: b, Cond: u.Cond})
-		}
-		for _, b := range fc.Binds {
-			if b.AcceptProxy && p.opts.pp == nil {
-				return nil, fmt.Errorf("%s:%d: bind %s uses accept-proxy, but the engine has no PROXY protocol support (WithProxyProtocol)", cfg.File, b.Line, b.Addr)
-			}
 		}
 		limit := fc.MaxConn
 		if limit == 0 {

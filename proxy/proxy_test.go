@@ -417,7 +417,8 @@ func TestNewRejects(t *testing.T) {
     default_backend be
 backend be
     mode ` + map[bool]string{true: "http", false: "tcp"}[strings.Contains(extra, "mode http")] + `
-    server s 10.0.0.1:80` + map[bool]string{true: " send-proxy", false: ""}[strings.Contains(extra, "#sp")] + "\n"
+    server s 10.0.0.1:80
+`
 	}
 	tests := []struct {
 		name  string
@@ -427,8 +428,6 @@ backend be
 	}{
 		{"no cores", base(""), nil, "no cores"},
 		{"http without handler", base("\n    mode http"), host(), `frontend "fe": mode http is not served yet`},
-		{"accept-proxy without implementation", base(" accept-proxy"), host(), "accept-proxy, but the engine has no PROXY protocol support"},
-		{"send-proxy without implementation", base(" #sp"), host(), `server "s" uses send-proxy`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -82,7 +82,7 @@ func (s *Session) acceptProxy() bool {
 		t = 5 * time.Second
 	}
 	s.Client.SetReadDeadline(s.Proxy.opts.now().Add(t))
-	c, src, dst, err := s.Proxy.opts.pp.Accept(s.Client)
+	c, src, dst, err := readProxyHeader(s.Client)
 	if err != nil {
 		s.Proxy.log.Warn("bad PROXY protocol header", "frontend", s.Frontend.Name(), "client", s.Src, "err", err)
 		s.Client.Close()
@@ -212,8 +212,11 @@ func (s *Session) dial(srv *Server) (net.Conn, error) {
 	}
 	if v := proxyVersion(srv.Config); v != 0 {
 		var buf [232]byte // a v2 header with TLVs fits; v1 needs 107
-		hdr := s.Proxy.opts.pp.AppendHeader(buf[:0], v, s.Src, s.Dst)
-		if _, err := c.Write(hdr); err != nil {
+		hdr, err := appendProxyHeader(buf[:0], v, s.Src, s.Dst)
+		if err == nil {
+			_, err = c.Write(hdr)
+		}
+		if err != nil {
 			c.Close()
 			return nil, fmt.Errorf("write PROXY header: %w", err)
 		}
