@@ -239,6 +239,20 @@ func (q *QueuePair) Receive(bufs [][]byte, sizes []int) (int, error) {
 	}
 }
 
+// TryReceive is Receive without the wait: it copies the frames that have
+// already arrived, possibly none. A board uses it before the worker owns the
+// queue, for example to run DHCP on raw frames with its own timeouts.
+func (q *QueuePair) TryReceive(bufs [][]byte, sizes []int) (int, error) {
+	if q.closed.Load() {
+		return 0, percpu.ErrClosed
+	}
+	want := min(len(bufs), len(sizes))
+	if want == 0 {
+		return 0, nil
+	}
+	return q.poll(bufs[:want], sizes), nil
+}
+
 // wait arms the RX interrupt and sleeps until Interrupt or close, unless
 // frames arrived while arming.
 func (q *QueuePair) wait() {

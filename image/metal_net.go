@@ -1,0 +1,98 @@
+//go:build tamago
+
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+
+	"github.com/bareproxy/bareproxy/board/qemu"
+	"github.com/bareproxy/bareproxy/proxy/config"
+	"github.com/bareproxy/bareproxy/tcp"
+	"github.com/bareproxy/bareproxy/virtio"
+)
+
+// metalNIC is the virtio-net device the appliance runs on.
+type metalNIC struct {
+	dev *virtio.Device
+	mac net.HardwareAddr
+}
+
+// openNIC finds the first virtio-net device and opens it with one queue pair
+// per core (the configuration's cores when fewer), programming RSS with the
+// Toeplitz key and table that tcp/ steers by. If the device has fewer pairs
+// it is reopened with as many, and the appliance runs on that many cores.
+func openNIC(cfg *config.Config, log *slog.Logger) (*metalNIC, error) {
+	cores := qemu.Cores()
+	if n := cfg.Cores(); n > 0 {
+		if n > cores {
+			log.Warn("the configuration asks for more cores than the machine has", "asked", n, "cores", cores)
+		} else {
+			cores = n
+		}
+	}
+	d, ok := qemu.FindNet()
+	if !ok {
+		return nil, errors.New("no virtio-net device (QEMU: -device virtio-net-device,netdev=...)")
+	}
+	dev, err := virtio.OpenMMIO(d.Base, virtio.Config{Pairs: cores, Steering: tcp.NewToeplitzSteering(cores)})
+	if err != nil {
+		return nil, fmt.Errorf("virtio-net at %#x: %w", d.Base, err)
+	}
+	if got := len(dev.Pairs()); got < cores {
+		log.Warn("the NIC has fewer queue pairs than cores; using one core per pair", "pairs", got, "cores", cores)
+		dev.Close()
+		cores = got
+		dev, err = virtio.OpenMMIO(d.Base, virtio.Config{Pairs: cores, Steering: tcp.NewToeplitzSteering(cores)})
+		if err != nil {
+			return nil, fmt.Errorf("virtio-net at %#x: %w", d.Base, err)
+		}
+	}
+	for _, q := range dev.Pairs() {
+		log.Info(fmt.Sprintf("queue %d active", q.Index()))
+	}
+	if dev.RSS() {
+		log.Info("RSS on: the NIC steers flows with tcp's Toeplitz key and table", "pairs", len(dev.Pairs()))
+	} else {
+		log.Info("RSS off: software dispatch, frames are steered to their core after they are received", "pairs", len(dev.Pairs()))
+	}
+	nic := &metalNIC{dev: dev}
+	if mac, ok := dev.MAC(); ok {
+		nic.mac = net.HardwareAddr(mac[:])
+	}
+	if cfg.Network.MAC != nil {
+		nic.mac = cfg.Network.MAC
+	}
+	if nic.mac == nil {
+		nic.mac = net.HardwareAddr{0x02, 0xbb, 0, 0, 0, 1}
+	}
+	log.Info("virtio-net", "base", fmt.Sprintf("%#x", d.Base), "irq", d.IRQ, "mac", nic.mac.String(),
+		"features", dev.Features().String(), "link_up", dev.LinkUp())
+	return nic, nil
+}
+
+// address returns the static address of the network section, or a DHCP
+// lease when the section says "address dhcp".
+func address(cfg *config.Config, nic *metalNIC, log *slog.Logger) (netip.Prefix, netip.Addr, error) {
+	n := cfg.Network
+	if !n.DHCP {
+		if !n.Address.IsValid() {
+			return netip.Prefix{}, netip.Addr{}, fmt.Errorf("%s: no address: add a network section with \"address A.B.C.D/N\" or \"address dhcp\"", cfg.File)
+		}
+		log.Info("static address", "addr", n.Address.String(), "gateway", n.Gateway.String())
+		return n.Address, n.Gateway, nil
+	}
+	lease, err := acquireLease(context.Background(), nic, log)
+	if err != nil {
+		return netip.Prefix{}, netip.Addr{}, err
+	}
+	gw := lease.Router
+	if n.Gateway.IsValid() {
+		gw = n.Gateway
+	}
+	return lease.Addr, gw, nil
+}
