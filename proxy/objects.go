@@ -4,6 +4,7 @@ import (
 	"sync/atomic"
 
 	"github.com/bareproxy/bareproxy/proxy/config"
+	"github.com/bareproxy/bareproxy/proxy/health"
 )
 
 // counters are one object's statistics on one core. Each core writes its
@@ -122,8 +123,9 @@ type Server struct {
 	// Index is the server's position in Backend.Servers.
 	Index int
 
-	up       atomic.Bool // read-mostly: set by health checks and the admin
-	counters []counters  // per core
+	up       atomic.Bool                    // read-mostly: set by health checks and the admin
+	counters []counters                     // per core
+	hc       atomic.Pointer[health.Checker] // nil without "check"; see checks.go
 }
 
 // Name returns the server's name.

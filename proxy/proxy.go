@@ -215,6 +215,7 @@ func (p *Proxy) Run(ctx context.Context) error {
 		accepting.Add(1)
 		go a.loop(&accepting)
 	}
+	defer p.startChecks(ctx)() // health checks (checks.go); waits for them on return
 	close(p.ready)
 	<-ctx.Done()
 	closeAll()

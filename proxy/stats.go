@@ -1,5 +1,7 @@
 package proxy
 
+import "github.com/bareproxy/bareproxy/proxy/health"
+
 // Stats is a snapshot of the engine's counters, aggregated over cores.
 type Stats struct {
 	// Cur is connections open now across every frontend.
@@ -30,6 +32,11 @@ type ServerStats struct {
 	Name string
 	// Up is whether the server takes traffic.
 	Up bool
+	// Status is HAProxy's status column: "UP", "UP 1/3", "DOWN", "DOWN
+	// 1/2", "MAINT" or "no check" (see Server.Status).
+	Status string
+	// Check is the health check's state and counters; nil without check.
+	Check *health.Stats
 	Counters
 	PerCore []Counters
 }
@@ -47,7 +54,7 @@ func (p *Proxy) Stats() Stats {
 		bs := BackendStats{Name: b.Name()}
 		bs.Counters, bs.PerCore = sum(b.counters)
 		for _, s := range b.Servers {
-			ss := ServerStats{Name: s.Name(), Up: s.Up()}
+			ss := ServerStats{Name: s.Name(), Up: s.Up(), Status: s.Status(), Check: s.CheckStats()}
 			ss.Counters, ss.PerCore = sum(s.counters)
 			bs.Servers = append(bs.Servers, ss)
 		}
