@@ -502,13 +502,18 @@ type Action int
 
 // Actions.
 const (
-	ActionAllow     Action = iota // allow: stop evaluating, let it through
-	ActionDeny                    // deny [deny_status N]
-	ActionRedirect                // redirect location|prefix|scheme ...
-	ActionSetHeader               // set-header NAME FMT
-	ActionAddHeader               // add-header NAME FMT
-	ActionDelHeader               // del-header NAME
+	ActionAllow      Action = iota // allow: stop evaluating, let it through
+	ActionDeny                     // deny [deny_status N]
+	ActionRedirect                 // redirect location|prefix|scheme ...
+	ActionSetHeader                // set-header NAME FMT
+	ActionAddHeader                // add-header NAME FMT
+	ActionDelHeader                // del-header NAME
+	ActionUseService               // use-service NAME (http-request only)
 )
+
+// ServicePrometheus is the one use-service name the engine serves:
+// "http-request use-service prometheus-exporter", HAProxy's exporter.
+const ServicePrometheus = "prometheus-exporter"
 
 // RedirectKind is what a redirect rewrites.
 type RedirectKind int
@@ -538,6 +543,8 @@ type Rule struct {
 	Header string
 	// Value is the header value (a log-format string, kept verbatim).
 	Value string
+	// Service is the service name for use-service (ServicePrometheus).
+	Service string
 	// Cond is the condition; nil means always.
 	Cond *Condition
 	// Line is the source line.

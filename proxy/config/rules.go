@@ -5,7 +5,7 @@ import (
 )
 
 var (
-	requestActions  = []string{"allow", "deny", "redirect", "set-header", "add-header", "del-header"}
+	requestActions  = []string{"allow", "deny", "redirect", "set-header", "add-header", "del-header", "use-service"}
 	responseActions = []string{"allow", "deny", "set-header", "add-header", "del-header"}
 )
 
@@ -67,6 +67,17 @@ func (p *parser) kwHTTPRule(w []string) {
 		}
 		r.Header, r.Value = args[0], args[1]
 		ok = p.checkHeaderName(r.Header)
+	case "use-service":
+		r.Action = ActionUseService
+		if len(args) != 1 {
+			p.errorf("\"http-request use-service\" needs exactly one service name, as in \"use-service %s\"", ServicePrometheus)
+			return
+		}
+		if args[0] != ServicePrometheus {
+			p.errorf("service %q is not supported%s; the only service is %s", args[0], suggest(args[0], []string{ServicePrometheus}), ServicePrometheus)
+			return
+		}
+		r.Service = args[0]
 	case "del-header":
 		r.Action = ActionDelHeader
 		if len(args) != 1 {
