@@ -18,7 +18,20 @@ type counters struct {
 	connectErr atomic.Uint64 // failed connects to servers
 	retries    atomic.Uint64 // connect retries
 	noServer   atomic.Uint64 // connections dropped for want of a server
-	_          [8]byte
+
+	// mode http (zero in mode tcp).
+	requests   atomic.Uint64    // HTTP requests received (frontend) or forwarded (backend, server)
+	rsp        [6]atomic.Uint64 // responses to clients by class: 1xx..5xx, then other
+	denied     atomic.Uint64    // requests denied by http-request deny
+	invalid    atomic.Uint64    // malformed requests (answered 400/408/431/501/505)
+	failedRsp  atomic.Uint64    // bad or missing server responses (502/504)
+	connects   atomic.Uint64    // new server connections dialled for requests
+	reuses     atomic.Uint64    // requests sent over a pooled server connection
+	queueCur   atomic.Int64     // requests waiting in the queue now
+	queueMax   atomic.Int64     // most requests ever waiting at once on the core
+	queueTmo   atomic.Uint64    // requests that left the queue on timeout queue
+	intercepts atomic.Uint64    // requests answered by the proxy itself (stats, redirect, monitor)
+	_          [24]byte
 }
 
 // Counters is a plain snapshot of an object's statistics, summed over
@@ -40,13 +53,53 @@ type Counters struct {
 	// NoServer counts connections closed because no server was available
 	// (none up, all full, or no backend matched).
 	NoServer uint64
+
+	// The fields below count mode http only; they are zero in mode tcp.
+
+	// Requests counts HTTP requests: received by a frontend, forwarded to
+	// a backend or server.
+	Requests uint64
+	// Responses counts responses sent to clients by status class:
+	// Responses[0] is 1xx ... Responses[4] is 5xx, Responses[5] any other.
+	// Proxy-generated answers (400, 403, 503...) count at the frontend and,
+	// once a backend was chosen, at the backend.
+	Responses [6]uint64
+	// Denied counts requests refused by an http-request deny rule.
+	Denied uint64
+	// InvalidRequests counts malformed or timed-out requests (frontend).
+	InvalidRequests uint64
+	// FailedResponses counts invalid, missing or timed-out server
+	// responses (502 and 504).
+	FailedResponses uint64
+	// Connects counts new server connections dialled for HTTP requests.
+	Connects uint64
+	// Reuses counts requests sent over an idle pooled server connection.
+	Reuses uint64
+	// QueueCur is how many requests wait for a server slot now.
+	QueueCur int64
+	// QueueMax is the highest QueueCur seen on a core (the sum over cores
+	// in totals).
+	QueueMax int64
+	// QueueTimeouts counts requests that waited timeout queue and got 503.
+	QueueTimeouts uint64
+	// Intercepted counts requests answered by the proxy itself: stats
+	// page, Prometheus exporter, monitor-uri, redirects.
+	Intercepted uint64
 }
 
 func (c *counters) snapshot() Counters {
-	return Counters{
+	s := Counters{
 		Conns: c.conns.Load(), Cur: c.cur.Load(), BytesIn: c.bytesIn.Load(), BytesOut: c.bytesOut.Load(),
 		ConnectErrors: c.connectErr.Load(), Retries: c.retries.Load(), NoServer: c.noServer.Load(),
+		Requests: c.requests.Load(), Denied: c.denied.Load(), InvalidRequests: c.invalid.Load(),
+		FailedResponses: c.failedRsp.Load(), Connects: c.connects.Load(), Reuses: c.reuses.Load(),
+		QueueCur: c.queueCur.Load(), QueueMax: c.queueMax.Load(), QueueTimeouts: c.queueTmo.Load(),
+		Intercepted: c.intercepts.Load(),
 	}
+	for i := range s.Responses {
+		s.Responses[i] = c.rsp[i].Load()
+	}
+	return s
 }
 
 func (c *Counters) add(o Counters) {
@@ -57,6 +110,19 @@ func (c *Counters) add(o Counters) {
 	c.ConnectErrors += o.ConnectErrors
 	c.Retries += o.Retries
 	c.NoServer += o.NoServer
+	c.Requests += o.Requests
+	for i := range c.Responses {
+		c.Responses[i] += o.Responses[i]
+	}
+	c.Denied += o.Denied
+	c.InvalidRequests += o.InvalidRequests
+	c.FailedResponses += o.FailedResponses
+	c.Connects += o.Connects
+	c.Reuses += o.Reuses
+	c.QueueCur += o.QueueCur
+	c.QueueMax += o.QueueMax
+	c.QueueTimeouts += o.QueueTimeouts
+	c.Intercepted += o.Intercepted
 }
 
 // sum adds up per-core counters.

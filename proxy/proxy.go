@@ -32,6 +32,7 @@ type Option func(*options)
 type options struct {
 	handlers map[config.Mode]HandlerFactory
 	now      func() time.Time
+	http     httpOptions // read by the mode http engine (http_stats.go)
 }
 
 // WithHandler serves frontends of mode with handlers built by f. Mode tcp
