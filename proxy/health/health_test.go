@@ -59,6 +59,14 @@ func (d *fakeDialer) Dial(ctx context.Context, addr netip.AddrPort) (net.Conn, e
 	return a, nil
 }
 
+// netDialer dials with the kernel.
+type netDialer struct{}
+
+func (netDialer) Dial(ctx context.Context, addr netip.AddrPort) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp4", addr.String())
+}
+
 var refused = &os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED}
 
 // answer reads the request head and writes resp.
