@@ -3,6 +3,7 @@ package metrics
 import (
 	"io"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/bareproxy/bareproxy/proxy"
@@ -78,9 +79,12 @@ func (r *Renderer) RenderStats(w io.Writer, kind proxy.StatsKind) (string, error
 // (Content-Type ContentTypePrometheus) with a single Write.
 func (r *Renderer) WritePrometheus(w io.Writer) error {
 	s := r.snapshot()
-	e := expo{b: make([]byte, 0, 16<<10)}
+	bp := getBuf()
+	e := expo{b: (*bp)[:0]}
 	s.writeProm(&e)
 	_, err := w.Write(e.b)
+	*bp = e.b
+	putBuf(bp)
 	return err
 }
 
@@ -89,9 +93,25 @@ func (r *Renderer) WritePrometheus(w io.Writer) error {
 // external assets.
 func (r *Renderer) WriteHTML(w io.Writer) error {
 	s := r.snapshot()
-	b := s.appendHTML(make([]byte, 0, 16<<10))
+	bp := getBuf()
+	b := s.appendHTML((*bp)[:0])
 	_, err := w.Write(b)
+	*bp = b
+	putBuf(bp)
 	return err
+}
+
+// bufs recycles render buffers, so that a scrape does not grow a fresh
+// buffer to the size of the page each time.
+var bufs = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
+func getBuf() *[]byte { return bufs.Get().(*[]byte) }
+
+// putBuf returns b unless it grew past 4 MiB (a one-off huge page).
+func putBuf(b *[]byte) {
+	if cap(*b) <= 4<<20 {
+		bufs.Put(b)
+	}
 }
 
 // snapshot is everything one render shows, read once.

@@ -20,9 +20,11 @@ import (
 // it is tcp.Core.DialUDP of one core; HostDial uses the kernel.
 type Dialer func(addr netip.AddrPort) (net.Conn, error)
 
-// HostDial dials addr with the kernel's UDP sockets.
+// HostDial dials addr with the kernel's UDP sockets. It takes the address
+// as is (net.DialUDP, not net.Dial), which keeps the name resolver out of
+// the image.
 func HostDial(addr netip.AddrPort) (net.Conn, error) {
-	return net.Dial("udp4", addr.String())
+	return net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(addr))
 }
 
 // Options configure New. The zero value works: kernel sockets, the
