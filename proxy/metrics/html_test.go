@@ -95,3 +95,10 @@ func TestAppendHTML(t *testing.T) {
 		}
 	}
 }
+
+func TestRenderWithoutProxy(t *testing.T) {
+	var buf bytes.Buffer
+	if _, err := (&Renderer{}).RenderStats(&buf, 0); err == nil || buf.Len() != 0 {
+		t.Errorf("RenderStats without a proxy: err %v, %d bytes", err, buf.Len())
+	}
+}

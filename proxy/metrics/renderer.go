@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"errors"
 	"io"
 	"strconv"
 	"sync"
@@ -66,9 +67,17 @@ type Renderer struct {
 
 var _ proxy.StatsRenderer = (*Renderer)(nil)
 
+// errNoProxy is returned when rendering before Renderer.Proxy is set. The
+// board builds the Renderer before proxy.New (WithStats needs it) and sets
+// Proxy right after.
+var errNoProxy = errors.New("metrics: Renderer.Proxy is not set")
+
 // RenderStats implements proxy.StatsRenderer: the HTML page for
 // proxy.StatsHTML, the Prometheus text format for proxy.StatsPrometheus.
 func (r *Renderer) RenderStats(w io.Writer, kind proxy.StatsKind) (string, error) {
+	if r.Proxy == nil {
+		return "", errNoProxy
+	}
 	if kind == proxy.StatsPrometheus {
 		return ContentTypePrometheus, r.WritePrometheus(w)
 	}
