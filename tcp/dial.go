@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
@@ -64,7 +65,20 @@ func (l *listener) Accept() (net.Conn, error) {
 	if l.c.counters != nil {
 		l.c.counters.Accepted.Add(1)
 	}
-	return conn, nil
+	return &timedConn{conn.(*gonet.TCPConn)}, nil
+}
+
+// timedConn stops a gonet.TCPConn's deadline timers when it is closed.
+// gonet leaves them running, so each connection that had a deadline kept
+// a live runtime timer (and itself) until the deadline passed: a proxy
+// with 30 s timeouts accumulated hundreds of thousands of timers, and the
+// runtime's timer heap maintenance (timers.adjust) walks them all.
+type timedConn struct{ *gonet.TCPConn }
+
+// Close implements net.Conn.
+func (c *timedConn) Close() error {
+	c.SetDeadline(time.Time{})
+	return c.TCPConn.Close()
 }
 
 // Dial connects to addr from this core. The source port is chosen so that
@@ -172,7 +186,7 @@ func (c *Core) dialTCP(ctx context.Context, p uint16, addr netip.AddrPort) (net.
 		}
 		return nil, convertErr(terr)
 	}
-	return gonet.NewTCPConn(wq, ep), nil
+	return &timedConn{gonet.NewTCPConn(wq, ep)}, nil
 }
 
 // dialUDP connects a UDP socket from local port p, or returns errPortBusy.
