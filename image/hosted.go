@@ -31,6 +31,9 @@ type hostedFlags struct {
 	mac      string
 	admin    string
 	steering string
+	// contention is the sampling for the mutex and block profiles served
+	// under /debug/pprof/: 0 leaves them off.
+	contention int
 }
 
 func parseFlags(args []string) (hostedFlags, error) {
@@ -44,6 +47,7 @@ func parseFlags(args []string) (hostedFlags, error) {
 	fs.StringVar(&f.mac, "mac", "", "appliance MAC `address` (default: the config's, else a locally administered one)")
 	fs.StringVar(&f.admin, "admin", "", "serve per-core counters, /metrics and pprof on `addr` (host:port, or unix:/path)")
 	fs.StringVar(&f.steering, "steering", "ebpf", "`mode` of flow steering: ebpf (in the TAP, software fallback if refused) or software")
+	fs.IntVar(&f.contention, "contention", 0, "sample 1 in `n` mutex contentions and blocking events of n ns or more for /debug/pprof/mutex and /block (0: off)")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
@@ -127,6 +131,10 @@ func runHosted(f hostedFlags, log *slog.Logger) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if f.contention > 0 {
+		runtime.SetMutexProfileFraction(f.contention)
+		runtime.SetBlockProfileRate(f.contention)
+	}
 	if f.admin != "" {
 		if err := serveAdmin(ctx, f.admin, app, log); err != nil {
 			tap.Close()
