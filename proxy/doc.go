@@ -10,9 +10,15 @@
 // counters and buffer pools are per core, and statistics aggregate the cores
 // when read.
 //
-// mode tcp is served here. Other modes plug in through a Handler per
-// frontend (see WithHandler): the L7 (mode http) engine lives elsewhere and
-// uses Session.Connect and Session.Splice from this package. The PROXY
+// Both modes are served here, each by a Handler per frontend (WithHandler
+// replaces one). mode tcp splices (tcp.go, splice.go). mode http (http*.go)
+// reads each request with package proxy/http1 (the wire layer; the engine
+// does not use net/http), applies ACLs, http-request/http-response rules,
+// use_backend and option forwardfor, and relays it over a server connection
+// taken from a per-core idle pool or dialled on the same core, with
+// client-side keep-alive, server maxconn queues, Upgrade/CONNECT tunnels,
+// HAProxy's httplog line, and a stats page and Prometheus exporter drawn by
+// a StatsRenderer (WithStats). The PROXY
 // protocol (accept-proxy, send-proxy, send-proxy-v2) is read and written with
 // package proxyproto.
 package proxy

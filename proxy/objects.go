@@ -173,8 +173,9 @@ type Backend struct {
 	// Servers are the servers in configuration order.
 	Servers []*Server
 
-	lb       []balancer // per core
-	counters []counters // per core
+	lb       []balancer   // per core
+	counters []counters   // per core
+	http     *backendHTTP // mode http pools and queues (http_pool.go); nil until a mode http frontend exists
 }
 
 // Name returns the backend's name.

@@ -76,7 +76,7 @@ func New(cfg *config.Config, cores []Network, log *slog.Logger, opts ...Option) 
 		log = slog.New(slog.DiscardHandler)
 	}
 	p := &Proxy{cfg: cfg, cores: cores, log: log, bufSize: DefaultBufSize, ready: make(chan struct{})}
-	p.opts = options{handlers: map[config.Mode]HandlerFactory{ModeTCPHandler: newTCPHandler}, now: time.Now}
+	p.opts = options{handlers: map[config.Mode]HandlerFactory{ModeTCPHandler: newTCPHandler, modeHTTP: newHTTPHandler}, now: time.Now}
 	for _, o := range opts {
 		o(&p.opts)
 	}

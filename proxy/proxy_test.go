@@ -427,7 +427,6 @@ backend be
 		want  string
 	}{
 		{"no cores", base(""), nil, "no cores"},
-		{"http without handler", base("\n    mode http"), host(), `frontend "fe": mode http is not served yet`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,86 @@
+package proxy
+
+import (
+	"net"
+	"time"
+)
+
+// timedConn wraps a connection of the mode http engine with HAProxy-style
+// inactivity timeouts and byte counts. An idle timeout is re-armed by each
+// Read or Write, but the deadline is only moved (a runtime timer update)
+// once it would move by more than an eighth of the timeout, so a busy
+// stream costs a clock read per call, not a timer update. A fixed deadline
+// (timeout http-request, the end of a phase) is set with readBy.
+//
+// Reads and writes may run on two goroutines at once (a request body going
+// up while a response comes down): read fields are only touched by
+// readers, write fields only by writers.
+type timedConn struct {
+	c net.Conn
+
+	rIdle time.Duration // read inactivity timeout; 0 means none or fixed
+	rDead time.Time     // read deadline currently set; zero means none
+	nr    int64         // bytes read
+
+	wIdle time.Duration // write inactivity timeout; 0 means none
+	wDead time.Time     // write deadline currently set
+	nw    int64         // bytes written
+}
+
+func (t *timedConn) reset(c net.Conn) { *t = timedConn{c: c} }
+
+// Read implements io.Reader.
+func (t *timedConn) Read(p []byte) (int, error) {
+	if t.rIdle > 0 {
+		now := time.Now()
+		if want := now.Add(t.rIdle); t.rDead.IsZero() || want.Sub(t.rDead) > t.rIdle/8 {
+			t.c.SetReadDeadline(want)
+			t.rDead = want
+		}
+	}
+	n, err := t.c.Read(p)
+	t.nr += int64(n)
+	return n, err
+}
+
+// Write implements io.Writer.
+func (t *timedConn) Write(p []byte) (int, error) {
+	if t.wIdle > 0 {
+		now := time.Now()
+		if want := now.Add(t.wIdle); t.wDead.IsZero() || want.Sub(t.wDead) > t.wIdle/8 {
+			t.c.SetWriteDeadline(want)
+			t.wDead = want
+		}
+	}
+	n, err := t.c.Write(p)
+	t.nw += int64(n)
+	return n, err
+}
+
+// readIdle makes reads time out after d of inactivity; 0 removes any
+// read deadline.
+func (t *timedConn) readIdle(d time.Duration) {
+	t.rIdle = d
+	t.rDead = time.Time{}
+	if d == 0 {
+		t.c.SetReadDeadline(time.Time{})
+	}
+}
+
+// readBy makes reads fail at the fixed time at; the zero time removes the
+// deadline.
+func (t *timedConn) readBy(at time.Time) {
+	t.rIdle = 0
+	t.rDead = at
+	t.c.SetReadDeadline(at)
+}
+
+// writeIdle makes writes time out after d of inactivity; 0 removes any
+// write deadline.
+func (t *timedConn) writeIdle(d time.Duration) {
+	t.wIdle = d
+	t.wDead = time.Time{}
+	if d == 0 {
+		t.c.SetWriteDeadline(time.Time{})
+	}
+}
