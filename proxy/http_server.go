@@ -254,13 +254,24 @@ func (cc *clientConn) exchange(be *Backend, sc *serverConn, upgrade bool) (keep,
 		inline = int(rf.Length)
 	}
 	cc.out = out
+	sc.br.Discard(inline)
+	if inline > 0 && bodyErr == nil && keepServer && sc.br.Buffered() == 0 {
+		// The whole response is in out: the server connection is free
+		// before the client write, so the next request can have it.
+		cc.park(be, sc)
+		sc = nil
+	}
 	if _, err := cc.ct.Write(out); err != nil {
-		cc.abortBody(sc, bodyErr)
-		sc.close()
+		if sc != nil {
+			cc.abortBody(sc, bodyErr)
+			sc.close()
+		}
 		t.term = [2]byte{'C', 'D'}
 		return false, false
 	}
-	sc.br.Discard(inline)
+	if sc == nil {
+		return keepClient, false
+	}
 	if tunnel {
 		cc.tunnel(sc, bodyErr)
 		return false, false
@@ -285,15 +296,22 @@ func (cc *clientConn) exchange(be *Backend, sc *serverConn, upgrade bool) (keep,
 		}
 	}
 	if keepServer && sc.br.Buffered() == 0 {
-		if be.Config.HTTPReuse == config.ReuseNever {
-			cc.private = sc
-		} else {
-			be.putIdle(s.ctx, sc)
-		}
+		cc.park(be, sc)
 	} else {
 		sc.close()
 	}
 	return keepClient, false
+}
+
+// park keeps a server connection that finished its response cleanly: as
+// this client's own (http-reuse never) or in the core's idle pool.
+func (cc *clientConn) park(be *Backend, sc *serverConn) {
+	cc.s.setUpstream(nil)
+	if be.Config.HTTPReuse == config.ReuseNever {
+		cc.private = sc
+		return
+	}
+	be.putIdle(cc.s.ctx, sc)
 }
 
 // copyRequestBody streams the request body to the server while the main

@@ -100,6 +100,11 @@ backend be
 					io.Copy(io.Discard, resp.Body)
 				}
 				c.Close()
+				// The pooled connection is parked before the response is
+				// written, but let the test not depend on it.
+				if tt.mode == "always" {
+					waitIdle(t, r.p.Backends()[0])
+				}
 			}
 			if got := be.accepts.Load(); got != tt.wantAccepts {
 				t.Errorf("http-reuse %s: server accepted %d connections, want %d", tt.mode, got, tt.wantAccepts)
@@ -244,8 +249,21 @@ backend be
 	if got := be.reqs.Load(); got != 0 {
 		t.Errorf("server saw %d requests, want 0", got)
 	}
+	r.waitLog(t, "<BADREQ>", len(tests)+1) // lines come after the counters
 	st := r.p.Stats().Frontends[0]
 	if want := uint64(len(tests) + 1); st.InvalidRequests != want || st.Responses[3] != want-2 || st.Responses[4] != 2 {
 		t.Errorf("invalid %d 4xx %d 5xx %d, want %d %d 2 (501, 505)", st.InvalidRequests, st.Responses[3], st.Responses[4], want, want-2)
+	}
+}
+
+// waitIdle waits (bounded) until the backend's first server has an idle
+// pooled connection on core 0.
+func waitIdle(t *testing.T, b *Backend) {
+	t.Helper()
+	for i := 0; b.idleCount(b.Servers[0], 0) == 0; i++ {
+		if i > 2000 {
+			t.Fatal("no idle server connection was pooled")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
