@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,9 +20,19 @@ const clientsPerCore = 4
 // core, B dials from every core with clientsPerCore goroutines per core.
 // One op is one connection, so allocs/op and cpu-µs/conn count both ends
 // and the test switch; conns/s depends on what else the machine runs.
+//
+// cores=n runs under GOMAXPROCS(n) (at most the machine's CPUs), so that
+// the 2-versus-1 ratio of conns/s is a scaling figure: with GOMAXPROCS
+// left at 2, cores=1 already used both CPUs (one stack's goroutines spread
+// over them) and the ratio said nothing. Both ends run on the same n CPUs,
+// so the server side alone does about 2*conns/s/n per CPU.
 func BenchmarkConnect(b *testing.B) {
 	for _, n := range []int{1, 2} {
 		b.Run(fmt.Sprintf("cores=%d", n), func(b *testing.B) {
+			if n > runtime.NumCPU() {
+				b.Skipf("skipping: %d cores on a %d-CPU machine", n, runtime.NumCPU())
+			}
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(n))
 			p := newPair(b, NewToeplitzSteering(n), MixSteering{N: n})
 			listenAll(b, p.a, 80, nil)
 			server := netip.AddrPortFrom(ipA, 80)

@@ -5,7 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"time"
+	"sync"
+	"sync/atomic"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
@@ -22,8 +23,8 @@ const listenBacklog = 1024
 // Listen listens for TCP connections on this core. The address may be
 // unspecified (0.0.0.0:port). Every core that should accept must listen:
 // the NIC steers each connection to one core, which accepts it only if it
-// listens. The returned conns are *gonet.TCPConn today; callers needing a
-// half-close use interface{ CloseWrite() error }.
+// listens. The returned conns implement CloseWrite and CloseRead for
+// half-closes.
 func (c *Core) Listen(addr netip.AddrPort) (net.Listener, error) {
 	if !addr.Addr().Is4() {
 		return nil, opError("listen", "tcp", addr, fmt.Errorf("tcp: address %q is not IPv4", addr.Addr().String()))
@@ -46,40 +47,68 @@ func (c *Core) Listen(addr netip.AddrPort) (net.Listener, error) {
 		ep.Close()
 		return nil, opError("listen", "tcp", addr, convertErr(terr))
 	}
-	return &listener{TCPListener: gonet.NewTCPListener(c.stack, wq, ep), c: c}, nil
+	l := &listener{c: c, ep: ep, wq: wq, addr: net.TCPAddrFromAddrPort(addr)}
+	if a, err := ep.GetLocalAddress(); err == nil {
+		l.addr = tcpAddr(a)
+	}
+	l.acc.init(waiter.ReadableEvents | waiter.EventHUp | waiter.EventErr)
+	wq.EventRegister(&l.acc.entry)
+	return l, nil
 }
 
-// listener counts what it accepts.
+// listener is a net.Listener over a listening endpoint. Like conn, it
+// keeps one waiter entry registered for its life.
 type listener struct {
-	*gonet.TCPListener
-	c *Core
+	c    *Core
+	ep   tcpip.Endpoint
+	wq   *waiter.Queue
+	addr *net.TCPAddr
+
+	// acceptMu serialises Accept, so that one waiter at a time takes the
+	// readiness token.
+	acceptMu sync.Mutex
+	acc      direction
+	closed   atomic.Bool
 }
 
-// Accept implements net.Listener.
+// Accept implements net.Listener and counts what it accepts.
 func (l *listener) Accept() (net.Conn, error) {
-	conn, err := l.TCPListener.Accept()
-	if err != nil {
-		return nil, err
+	l.acceptMu.Lock()
+	defer l.acceptMu.Unlock()
+	for {
+		if l.closed.Load() {
+			return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.addr, Err: net.ErrClosed}
+		}
+		ep, wq, terr := l.ep.Accept(nil)
+		switch terr.(type) {
+		case nil:
+			l.c.stats.accepted.Add(1)
+			if l.c.counters != nil {
+				l.c.counters.Accepted.Add(1)
+			}
+			return newConn(ep, wq), nil
+		case *tcpip.ErrWouldBlock:
+			<-l.acc.ready
+		default:
+			return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.addr, Err: convertErr(terr)}
+		}
 	}
-	l.c.stats.accepted.Add(1)
-	if l.c.counters != nil {
-		l.c.counters.Accepted.Add(1)
-	}
-	return &timedConn{conn.(*gonet.TCPConn)}, nil
 }
 
-// timedConn stops a gonet.TCPConn's deadline timers when it is closed.
-// gonet leaves them running, so each connection that had a deadline kept
-// a live runtime timer (and itself) until the deadline passed: a proxy
-// with 30 s timeouts accumulated hundreds of thousands of timers, and the
-// runtime's timer heap maintenance (timers.adjust) walks them all.
-type timedConn struct{ *gonet.TCPConn }
-
-// Close implements net.Conn.
-func (c *timedConn) Close() error {
-	c.SetDeadline(time.Time{})
-	return c.TCPConn.Close()
+// Close implements net.Listener: it closes the endpoint, which resets the
+// connections not yet accepted, and unblocks Accept.
+func (l *listener) Close() error {
+	if l.closed.Swap(true) {
+		return &net.OpError{Op: "close", Net: "tcp", Addr: l.addr, Err: net.ErrClosed}
+	}
+	l.ep.Close()
+	l.wq.EventUnregister(&l.acc.entry)
+	l.acc.NotifyEvent(0)
+	return nil
 }
+
+// Addr implements net.Listener.
+func (l *listener) Addr() net.Addr { return l.addr }
 
 // Dial connects to addr from this core. The source port is chosen so that
 // the NIC steers the replies back to this core (Receive Flow Deliver): a
@@ -165,28 +194,31 @@ func (c *Core) dialTCP(ctx context.Context, p uint16, addr netip.AddrPort) (net.
 		}
 		return nil, convertErr(terr)
 	}
-	entry, notify := waiter.NewChannelEntry(waiter.WritableEvents)
-	wq.EventRegister(&entry)
-	defer wq.EventUnregister(&entry)
+	// The conn's entries are registered before Connect, so that its
+	// write side's wake-up serves for the handshake too.
+	conn := newConn(ep, wq)
 	terr = ep.Connect(tcpip.FullAddress{NIC: nicID, Addr: addrFrom(addr.Addr()), Port: addr.Port()})
 	if _, started := terr.(*tcpip.ErrConnectStarted); started {
-		select {
-		case <-ctx.Done():
-			ep.Close()
-			return nil, ctx.Err()
-		case <-notify:
+		for ep.Readiness(waiter.WritableEvents|waiter.EventHUp|waiter.EventErr) == 0 {
+			select {
+			case <-ctx.Done():
+				conn.Close()
+				return nil, ctx.Err()
+			case <-conn.wr.ready:
+			}
 		}
 		terr = ep.LastError()
 	}
 	if terr != nil {
-		ep.Close()
+		conn.Close()
 		switch terr.(type) {
 		case *tcpip.ErrBadLocalAddress, *tcpip.ErrPortInUse: // 4-tuple taken
 			return nil, errPortBusy
 		}
 		return nil, convertErr(terr)
 	}
-	return &timedConn{gonet.NewTCPConn(wq, ep)}, nil
+	conn.readAddresses()
+	return conn, nil
 }
 
 // dialUDP connects a UDP socket from local port p, or returns errPortBusy.
