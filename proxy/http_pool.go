@@ -49,6 +49,9 @@ const (
 type backendHTTP struct {
 	pools  [][]idlePool // [server index][core]
 	queues []waitQueue  // per core
+	// idle is how long a pooled connection may stay idle:
+	// poolIdleTimeout, or a shorter time tests set.
+	idle time.Duration
 }
 
 // idlePool holds one server's idle connections on one core.
@@ -93,11 +96,15 @@ func (sc *serverConn) close() {
 // handler factories one after another, so no lock is needed.
 func (p *Proxy) initHTTP() {
 	n := len(p.cores)
+	idle := poolIdleTimeout
+	if p.opts.http.poolIdle > 0 {
+		idle = p.opts.http.poolIdle
+	}
 	for _, b := range p.backends {
 		if b.http != nil {
 			continue
 		}
-		h := &backendHTTP{pools: make([][]idlePool, len(b.Servers)), queues: make([]waitQueue, n)}
+		h := &backendHTTP{pools: make([][]idlePool, len(b.Servers)), queues: make([]waitQueue, n), idle: idle}
 		for i := range h.pools {
 			h.pools[i] = make([]idlePool, n)
 		}
@@ -118,7 +125,7 @@ func (b *Backend) takeIdle(srv *Server, core int, first bool) *serverConn {
 	defer pl.mu.Unlock()
 	for i := len(pl.conns) - 1; i >= 0; i-- {
 		sc := pl.conns[i]
-		if now.Sub(sc.idleAt) > poolIdleTimeout {
+		if now.Sub(sc.idleAt) > b.http.idle {
 			continue // the sweeper closes it
 		}
 		if first && mode == config.ReuseAggressive && sc.uses < 2 {
@@ -154,14 +161,14 @@ func (b *Backend) putIdle(ctx context.Context, sc *serverConn) {
 	pl.sweeping = true
 	pl.mu.Unlock()
 	if start {
-		go sweepIdle(ctx, pl)
+		go sweepIdle(ctx, pl, b.http.idle)
 	}
 }
 
-// sweepIdle closes pl's connections once idle for poolIdleTimeout, and all
-// of them when ctx ends.
-func sweepIdle(ctx context.Context, pl *idlePool) {
-	t := time.NewTicker(poolIdleTimeout / 4)
+// sweepIdle closes pl's connections once idle for longer than idle, and
+// all of them when ctx ends.
+func sweepIdle(ctx context.Context, pl *idlePool, idle time.Duration) {
+	t := time.NewTicker(idle / 4)
 	defer t.Stop()
 	for {
 		select {
@@ -181,7 +188,7 @@ func sweepIdle(ctx context.Context, pl *idlePool) {
 		pl.mu.Lock()
 		k := 0
 		for _, sc := range pl.conns {
-			if now.Sub(sc.idleAt) > poolIdleTimeout {
+			if now.Sub(sc.idleAt) > idle {
 				dead = append(dead, sc)
 				continue
 			}

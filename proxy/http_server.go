@@ -159,6 +159,7 @@ func (cc *clientConn) exchange(be *Backend, sc *serverConn, upgrade bool) (keep,
 	s.setUpstream(sc.tc.c)
 	defer s.setUpstream(nil)
 	sc.uses++
+	nr0 := sc.tc.nr
 	srvTimeout := be.Config.Timeouts.Server
 	sc.tc.readIdle(srvTimeout)
 	sc.tc.writeIdle(srvTimeout)
@@ -196,7 +197,7 @@ func (cc *clientConn) exchange(be *Backend, sc *serverConn, upgrade bool) (keep,
 		if err != nil {
 			cc.abortBody(sc, bodyErr)
 			sc.close()
-			if t.reused && bodyDone && sc.tc.nr == 0 && !isTimeout(err) && http1.StatusOf(err) == 0 {
+			if t.reused && bodyDone && sc.tc.nr == nr0 && !isTimeout(err) && http1.StatusOf(err) == 0 {
 				return false, true
 			}
 			return cc.serverFailed(be, err, true), false

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"io"
+	"time"
 )
 
 // StatsKind is the form a stats rendering takes.
@@ -44,5 +45,6 @@ func WithStats(r StatsRenderer) Option {
 
 // httpOptions are the options that only the mode http engine reads.
 type httpOptions struct {
-	stats StatsRenderer
+	stats    StatsRenderer
+	poolIdle time.Duration // idle pooled connection lifetime; 0 means poolIdleTimeout
 }
