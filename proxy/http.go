@@ -46,7 +46,6 @@ type clientConn struct {
 	req http1.Request
 	rsp http1.Response
 	out []byte // scratch: heads and small bodies to write
-	key []byte // scratch: balance key
 
 	nreq    int         // requests started on this connection
 	in0     int64       // ct.nr, less what was buffered, when the request began
@@ -99,7 +98,6 @@ func (h *httpHandler) Serve(s *Session) {
 type txn struct {
 	be  *Backend
 	srv *Server
-	sc  *serverConn
 
 	first   time.Time     // first byte of the request (%tr)
 	tr      time.Duration // TR: head received; -1 if never

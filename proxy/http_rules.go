@@ -5,7 +5,6 @@ import (
 	"strconv"
 
 	"github.com/bareproxy/bareproxy/proxy/config"
-	"github.com/bareproxy/bareproxy/proxy/http1"
 )
 
 // applyRequestRules runs http-request rules in order (HAProxy stops at the
@@ -238,5 +237,3 @@ func appendConnection(b []byte, keep bool, minor int) []byte {
 	}
 	return b
 }
-
-var _ = http1.FrameNone
