@@ -24,8 +24,10 @@ import (
 // Link is one core's transmit side. *percpu.Link satisfies it.
 type Link interface {
 	// Transmit sends frames in order and returns how many were sent. It
-	// must not keep the slices after it returns, and it must not call back
-	// into the stack (deliver received frames from another goroutine).
+	// may be called from several goroutines at once (each call's frames
+	// stay in order). It must not keep the slices after it returns, and
+	// it must not call back into the stack (deliver received frames from
+	// another goroutine).
 	Transmit(frames [][]byte) (int, error)
 }
 

@@ -19,13 +19,23 @@ import (
 // are read from it, and frames written to it enter the kernel's stack.
 //
 // The fd is non-blocking and registered with the runtime's poller. Receive
-// and Transmit each hand the poller a callback (built once, so that no call
-// allocates) that loops over read(2) or write(2) until the batch is done or
-// the fd reports EAGAIN, and only then parks the goroutine.
+// hands the poller a callback (built once, so that no call allocates) that
+// loops over read(2) until the batch is done or the fd reports EAGAIN, and
+// only then parks the goroutine. Transmit writes straight to the fd, from
+// any number of goroutines at once (a TAP takes concurrent writes, each
+// one frame), and only when the fd reports EAGAIN falls back to a locked
+// poller callback that waits for room.
 type queue struct {
 	tap  *TAP
 	file *os.File
 	raw  syscall.RawConn
+	fd   int
+
+	// fdMu guards fd against Close: Transmit's fast path holds it for
+	// reading while it writes, and Close takes it for writing before it
+	// closes the file, so that fd is never written after it is reused.
+	fdMu     sync.RWMutex
+	fdClosed bool
 
 	// drops counts received frames larger than the caller's buffer.
 	drops atomic.Uint64
@@ -38,8 +48,8 @@ type queue struct {
 	rxErr   error
 	rxFn    func(fd uintptr) bool
 
-	// txMu protects the Transmit state: Transmit may be called from any
-	// goroutine.
+	// txMu protects the state of Transmit's poller path, which any
+	// goroutine may take.
 	txMu     sync.Mutex
 	txFrames [][]byte
 	txNext   int // index of the next frame to write
@@ -56,7 +66,10 @@ func newQueue(t *TAP, f *os.File) (*queue, error) {
 	if err != nil {
 		return nil, err
 	}
-	q := &queue{tap: t, file: f, raw: raw}
+	q := &queue{tap: t, file: f, raw: raw, fd: -1}
+	if err := raw.Control(func(fd uintptr) { q.fd = int(fd) }); err != nil {
+		return nil, err
+	}
 	q.rxFn = q.readBatch
 	q.txFn = q.writeBatch
 	return q, nil
@@ -135,6 +148,50 @@ func (q *queue) Transmit(frames [][]byte) (int, error) {
 	if len(frames) == 0 {
 		return 0, nil
 	}
+	next, sent, err := q.writeDirect(frames)
+	if err == nil && next == len(frames) {
+		return sent, nil
+	}
+	if err != nil {
+		if errors.Is(err, os.ErrClosed) {
+			return sent, percpu.ErrClosed
+		}
+		return sent, fmt.Errorf("hosted: transmit on %q: %w", q.file.Name(), err)
+	}
+	n, err := q.transmitPolled(frames[next:])
+	return sent + n, err
+}
+
+// writeDirect writes frames without the poller until they are done or the
+// fd reports EAGAIN. It returns the index of the first frame not handled
+// and how many were sent.
+func (q *queue) writeDirect(frames [][]byte) (next, sent int, err error) {
+	q.fdMu.RLock()
+	defer q.fdMu.RUnlock()
+	if q.fdClosed {
+		return 0, 0, os.ErrClosed
+	}
+	for next < len(frames) {
+		_, err := unix.Write(q.fd, frames[next])
+		switch err {
+		case nil:
+			sent++
+			next++
+		case unix.EINTR:
+		case unix.EAGAIN:
+			return next, sent, nil
+		case unix.EINVAL:
+			next++
+		default:
+			return next, sent, err
+		}
+	}
+	return next, sent, nil
+}
+
+// transmitPolled writes frames through the poller, waiting for room
+// whenever the fd reports EAGAIN.
+func (q *queue) transmitPolled(frames [][]byte) (int, error) {
 	q.txMu.Lock()
 	defer q.txMu.Unlock()
 	if q.tap.closed.Load() {
@@ -155,6 +212,14 @@ func (q *queue) Transmit(frames [][]byte) (int, error) {
 	default:
 		return sent, fmt.Errorf("hosted: transmit on %q: %w", q.file.Name(), err)
 	}
+}
+
+// close closes the fd once no direct write is using it.
+func (q *queue) close() error {
+	q.fdMu.Lock()
+	q.fdClosed = true
+	q.fdMu.Unlock()
+	return q.file.Close()
 }
 
 // writeBatch is the poller callback of Transmit. It returns false to wait

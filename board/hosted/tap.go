@@ -178,7 +178,7 @@ func (t *TAP) Close() error {
 	}
 	var errs []error
 	for _, q := range t.queues {
-		errs = append(errs, q.file.Close())
+		errs = append(errs, q.close())
 	}
 	if t.steering != nil {
 		errs = append(errs, t.steering.Close())
