@@ -13,11 +13,14 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/bareproxy/bareproxy/proxy/metrics"
 )
 
 // serveAdmin serves the hosted board's admin API on the host's own network
 // (not the appliance's stack), so that it answers even when the data path
-// does not: /cores (per-core counters, JSON) and /debug/pprof/. A unix:
+// does not: /cores (per-core counters, JSON), /metrics (Prometheus) and
+// /debug/pprof/. A unix:
 // address reaches across network namespaces, which tests rely on.
 func serveAdmin(ctx context.Context, addr string, app *appliance, log *slog.Logger) error {
 	network := "tcp"
@@ -35,6 +38,10 @@ func serveAdmin(ctx context.Context, addr string, app *appliance, log *slog.Logg
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		enc.Encode(app.cores())
+	})
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", metrics.ContentTypePrometheus)
+		app.metrics.WritePrometheus(w)
 	})
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

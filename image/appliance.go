@@ -13,10 +13,13 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"time"
 
 	"github.com/bareproxy/bareproxy/percpu"
 	"github.com/bareproxy/bareproxy/proxy"
 	"github.com/bareproxy/bareproxy/proxy/config"
+	"github.com/bareproxy/bareproxy/proxy/metrics"
+	"github.com/bareproxy/bareproxy/proxy/syslog"
 	"github.com/bareproxy/bareproxy/tcp"
 )
 
@@ -25,6 +28,8 @@ type appliance struct {
 	runtime  *percpu.Runtime
 	stack    *tcp.Stack
 	proxy    *proxy.Proxy
+	metrics  *metrics.Renderer
+	logs     *syslog.Handler
 	closeNIC func() error
 }
 
@@ -70,12 +75,22 @@ func newAppliance(cfg *config.Config, s settings, log *slog.Logger) (*appliance,
 	for k := range n {
 		nets[k] = st.Core(k)
 	}
-	px, err := proxy.New(cfg, nets, log)
+	a := &appliance{runtime: rt, stack: st, closeNIC: s.closeNIC}
+	// Traffic logs go where the config's log lines say, over the
+	// appliance's own network; the console keeps the warnings.
+	a.logs = syslog.New(syslog.Targets(cfg), syslog.Options{
+		Dial: func(addr netip.AddrPort) (net.Conn, error) { return st.Core(0).DialUDP(addr) },
+	})
+	proxyLog := slog.New(slog.NewMultiHandler(minLevel{log.Handler(), slog.LevelWarn}, a.logs))
+	a.metrics = &metrics.Renderer{Start: time.Now(), Cores: a.coreSamples, Logs: a.logSample}
+	px, err := proxy.New(cfg, nets, proxyLog, proxy.WithStats(a.metrics))
 	if err != nil {
+		a.logs.Close()
 		st.Close()
 		return nil, err
 	}
-	return &appliance{runtime: rt, stack: st, proxy: px, closeNIC: s.closeNIC}, nil
+	a.proxy, a.metrics.Proxy = px, px
+	return a, nil
 }
 
 // run moves packets and serves the proxy until ctx is done or either fails.
@@ -104,6 +119,7 @@ func (a *appliance) run(ctx context.Context) error {
 		}
 	}
 	a.stack.Close()
+	a.logs.Close()
 	return err
 }
 
@@ -121,4 +137,25 @@ func (a *appliance) cores() []coreReport {
 		r[k] = coreReport{Core: k, Snapshot: a.runtime.Counters(k).Snapshot(), Stack: a.stack.Core(k).Stats()}
 	}
 	return r
+}
+
+// coreSamples gives the stats page and /metrics each core's counters.
+func (a *appliance) coreSamples() []metrics.CoreSample {
+	r := make([]metrics.CoreSample, a.stack.Cores())
+	for k := range r {
+		c, s := a.runtime.Counters(k).Snapshot(), a.stack.Core(k).Stats()
+		r[k] = metrics.CoreSample{
+			FramesIn: c.FramesIn, FramesOut: c.FramesOut, Drops: c.Drops,
+			Accepted: c.Accepted, Dialled: c.Dialled, SteeringMisses: c.SteeringMisses,
+			Malformed: s.Malformed, NotForUs: s.NotForUs, ICMPErrors: s.ICMPErrors, TxErrors: s.TxErrors,
+			Dials: s.Dials, DialFailures: s.DialFailures, BindAttempts: s.BindAttempts, PortsExhausted: s.PortsExhausted,
+			ResetsSent: s.ResetsSent, ResetsReceived: s.ResetsReceived, Established: s.CurrentEstablished,
+		}
+	}
+	return r
+}
+
+func (a *appliance) logSample() metrics.LogSample {
+	s := a.logs.Stats()
+	return metrics.LogSample{Sent: s.Sent, Dropped: s.Dropped, Errors: s.Errors}
 }
