@@ -21,8 +21,9 @@ import (
 const haproxyIP = "10.77.0.3"
 
 // BenchmarkEndToEnd runs wrk from the client namespace through the appliance
-// and through HAProxy 2.6 (2 threads) to nginx, in the same run, with
-// keep-alive and with one request per connection, and reports the ratios.
+// and through HAProxy 2.6 (2 threads) to nginx, in the same run, in mode tcp
+// and mode http, with keep-alive and with one request per connection, and
+// reports the ratios.
 // Run it with `make bench` (-benchtime 1x: each wrk run is its own timer).
 func BenchmarkEndToEnd(b *testing.B) {
 	for _, tool := range []string{"wrk", "haproxy", "nginx", "ip"} {
@@ -34,36 +35,57 @@ func BenchmarkEndToEnd(b *testing.B) {
 		b.Skip("skipping: needs root for network namespaces")
 	}
 	duration := envDuration("BP_BENCH_DURATION", 5*time.Second)
-	tp := newTopology(b)
-	startHAProxy(b, tp)
-	startAppliance(b, tp, l4Config, 2)
+	for _, mode := range []string{"tcp", "http"} {
+		tp := newTopology(b)
+		startHAProxy(b, tp, mode)
+		startAppliance(b, tp, benchConfig(mode, ":80"), 2)
+		for _, conn := range []struct {
+			name      string
+			closeEach bool
+		}{{"keepalive", false}, {"close", true}} {
+			hap := runWrk(b, tp, haproxyIP+":80", duration, conn.closeEach)
+			bp := runWrk(b, tp, applianceIP+":80", duration, conn.closeEach)
+			name := mode + "-" + conn.name
+			ratio := bp.rps / hap.rps
+			b.ReportMetric(bp.rps, name+"-appliance-req/s")
+			b.ReportMetric(hap.rps, name+"-haproxy-req/s")
+			b.ReportMetric(ratio, name+"-ratio")
+			fmt.Printf("end-to-end mode %-4s %-9s appliance %8.0f req/s p99 %6.2f ms | haproxy-2t %8.0f req/s p99 %6.2f ms | ratio %.2f\n",
+				mode, conn.name, bp.rps, bp.p99, hap.rps, hap.p99, ratio)
+		}
+	}
+}
 
-	type result struct{ rps, p99 float64 }
-	run := func(target string, closeEach bool) result {
-		args := []string{"netns", "exec", tp.client, "wrk", "-t2", "-c64", "-d" + duration.String(), "--latency"}
-		if closeEach {
-			args = append(args, "-H", "Connection: close")
-		}
-		args = append(args, "http://"+target+"/index.html")
-		out, err := exec.Command("ip", args...).CombinedOutput()
-		if err != nil {
-			b.Fatalf("wrk: %v\n%s", err, out)
-		}
-		return result{rps: wrkRequestsPerSec(b, out), p99: wrkP99(out)}
+// benchConfig proxies bind to nginx in mode, the same for the appliance and
+// for HAProxy.
+func benchConfig(mode, bind string) string {
+	return fmt.Sprintf(`defaults
+    mode %s
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+frontend web
+    bind %s
+    default_backend nginx
+backend nginx
+    server web1 %s
+`, mode, bind, backendAddr)
+}
+
+type wrkResult struct{ rps, p99 float64 }
+
+// runWrk runs wrk from the client namespace against target for duration.
+func runWrk(b *testing.B, tp *topology, target string, duration time.Duration, closeEach bool) wrkResult {
+	args := []string{"netns", "exec", tp.client, "wrk", "-t2", "-c64", "-d" + duration.String(), "--latency"}
+	if closeEach {
+		args = append(args, "-H", "Connection: close")
 	}
-	for _, mode := range []struct {
-		name      string
-		closeEach bool
-	}{{"keepalive", false}, {"close", true}} {
-		hap := run(haproxyIP+":80", mode.closeEach)
-		bp := run(applianceIP+":80", mode.closeEach)
-		ratio := bp.rps / hap.rps
-		b.ReportMetric(bp.rps, mode.name+"-appliance-req/s")
-		b.ReportMetric(hap.rps, mode.name+"-haproxy-req/s")
-		b.ReportMetric(ratio, mode.name+"-ratio")
-		fmt.Printf("end-to-end %-9s appliance %8.0f req/s p99 %6.2f ms | haproxy-2t %8.0f req/s p99 %6.2f ms | ratio %.2f\n",
-			mode.name, bp.rps, bp.p99, hap.rps, hap.p99, ratio)
+	args = append(args, "http://"+target+"/index.html")
+	out, err := exec.Command("ip", args...).CombinedOutput()
+	if err != nil {
+		b.Fatalf("wrk: %v\n%s", err, out)
 	}
+	return wrkResult{rps: wrkRequestsPerSec(b, out), p99: wrkP99(out)}
 }
 
 var (
@@ -106,29 +128,15 @@ func envDuration(name string, def time.Duration) time.Duration {
 	return def
 }
 
-// startHAProxy runs HAProxy with 2 threads in the hub namespace, forwarding
-// in mode tcp to nginx like the appliance's l4Config.
-func startHAProxy(b *testing.B, tp *topology) {
+// startHAProxy runs HAProxy with 2 threads in the hub namespace with the
+// same configuration as the appliance's.
+func startHAProxy(b *testing.B, tp *topology, mode string) {
 	b.Helper()
 	if out, err := exec.Command("ip", "-n", tp.hub, "addr", "add", haproxyIP+"/24", "dev", "br0").CombinedOutput(); err != nil {
 		b.Fatalf("address for haproxy: %v\n%s", err, out)
 	}
-	dir := b.TempDir()
-	cfg := fmt.Sprintf(`global
-    nbthread 2
-    maxconn 8000
-defaults
-    mode tcp
-    timeout connect 5s
-    timeout client 30s
-    timeout server 30s
-frontend web
-    bind %s:80
-    default_backend nginx
-backend nginx
-    server web1 %s
-`, haproxyIP, backendAddr)
-	path := filepath.Join(dir, "haproxy.cfg")
+	cfg := "global\n    nbthread 2\n    maxconn 8000\n" + benchConfig(mode, haproxyIP+":80")
+	path := filepath.Join(b.TempDir(), "haproxy.cfg")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		b.Fatal(err)
 	}
