@@ -215,6 +215,9 @@ func (cc *clientConn) handle() bool {
 	}
 	if fc.Stats.Enable && (req.IsMethod("GET") || req.IsMethod("HEAD")) && hasPrefix(req.Target(), fc.Stats.URI) {
 		cc.t.applet = "<STATS>"
+		if !cc.statsAuthorized() {
+			return cc.askStatsCredentials()
+		}
 		return cc.serveStats(StatsHTML)
 	}
 	if v, done := cc.applyRequestRules(fc.HTTPRequest, fc.ACLs); done {
