@@ -35,7 +35,7 @@ type Queue interface {
 	// Receive waits until at least one frame has arrived, copies up to
 	// len(bufs) frames into bufs, stores their lengths in sizes, and
 	// returns how many it copied. Each buffer holds at least MaxFrame
-	// bytes.
+	// bytes (Runtime.FrameSize if larger).
 	Receive(bufs [][]byte, sizes []int) (int, error)
 	// Transmit sends frames in order and returns how many were sent. The
 	// queue does not keep the slices after it returns.
@@ -101,6 +101,11 @@ type Runtime struct {
 	// each worker's OS thread; bare metal must not lock threads (TamaGo
 	// has one M per core and panics when a locked goroutine blocks).
 	Pin func(k int) error
+	// FrameSize is the size of each worker's receive buffers. Zero, or
+	// anything below MaxFrame, means MaxFrame. A NIC that hands over
+	// frames larger than an Ethernet frame (a TAP with segmentation
+	// offload: up to 64 KiB) needs more; set it before Run.
+	FrameSize int
 }
 
 type worker struct {
@@ -183,7 +188,7 @@ func (w *worker) receiveLoop(ctx context.Context) error {
 	}
 	bufs := make([][]byte, BatchSize)
 	for i := range bufs {
-		bufs[i] = make([]byte, MaxFrame)
+		bufs[i] = make([]byte, max(w.rt.FrameSize, MaxFrame))
 	}
 	sizes := make([]int, BatchSize)
 	local := make([][]byte, 0, BatchSize)

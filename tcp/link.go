@@ -1,7 +1,6 @@
 package tcp
 
 import (
-	"net"
 	"sync"
 	"sync/atomic"
 
@@ -25,6 +24,10 @@ type linkEndpoint struct {
 	mac   tcpip.LinkAddress
 	mtu   atomic.Uint32
 
+	// vnetHdr and rxChecksum are Config.VnetHdr and
+	// Config.RXChecksumOffload (the latter implied by the former).
+	vnetHdr, rxChecksum bool
+
 	// dispatcher is the NIC the stack attached, nil before Attach and
 	// after the NIC is removed.
 	dispatcher atomic.Pointer[dispatcherRef]
@@ -47,7 +50,7 @@ type linkEndpoint struct {
 
 // txBatch is one WritePackets call's frames, slices of bufs.
 type txBatch struct {
-	bufs   [][]byte // percpu.BatchSize buffers of percpu.MaxFrame bytes, allocated on first use
+	bufs   [][]byte // percpu.BatchSize buffers of percpu.MaxFrame bytes (more for GSO), allocated on first use
 	frames [][]byte
 }
 
@@ -55,13 +58,16 @@ type dispatcherRef struct{ d stack.NetworkDispatcher }
 
 var _ stack.LinkEndpoint = (*linkEndpoint)(nil)
 
-func newLinkEndpoint(c *Core, l Link, mac net.HardwareAddr, mtu uint32) *linkEndpoint {
+func newLinkEndpoint(c *Core, l Link, cfg *Config) *linkEndpoint {
 	e := &linkEndpoint{
-		core:  c.index,
-		stats: &c.stats,
-		link:  l,
-		mac:   tcpip.LinkAddress(mac),
+		core:       c.index,
+		stats:      &c.stats,
+		link:       l,
+		mac:        tcpip.LinkAddress(cfg.MAC),
+		vnetHdr:    cfg.VnetHdr,
+		rxChecksum: cfg.VnetHdr || cfg.RXChecksumOffload,
 	}
+	mtu := uint32(cfg.MTU)
 	e.batches.New = func() any {
 		return &txBatch{bufs: make([][]byte, percpu.BatchSize), frames: make([][]byte, 0, percpu.BatchSize)}
 	}
@@ -88,10 +94,17 @@ func (e *linkEndpoint) LinkAddress() tcpip.LinkAddress { return e.mac }
 // core and fixed at New, so this is ignored.
 func (e *linkEndpoint) SetLinkAddress(tcpip.LinkAddress) {}
 
-// Capabilities implements stack.LinkEndpoint: Ethernet needs ARP, and the
-// stack computes and checks checksums (no offload yet).
+// Capabilities implements stack.LinkEndpoint: Ethernet needs ARP; received
+// checksums are verified unless Config.RXChecksumOffload or VnetHdr says
+// they need not be. The stack always computes transmitted checksums, in
+// full or (host GSO with VnetHdr) the pseudo-header part that the device
+// finishes.
 func (e *linkEndpoint) Capabilities() stack.LinkEndpointCapabilities {
-	return stack.CapabilityResolutionRequired
+	caps := stack.CapabilityResolutionRequired
+	if e.rxChecksum {
+		caps |= stack.CapabilityRXChecksumOffload
+	}
+	return caps
 }
 
 // Attach implements stack.LinkEndpoint.
@@ -159,12 +172,13 @@ func (e *linkEndpoint) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Err
 		return 0, &tcpip.ErrClosedForSend{}
 	}
 	b := e.batches.Get().(*txBatch)
+	off, limit := e.frameOffset(), e.maxFrame()
 	for _, pkt := range pkts.AsSlice() {
 		if e.suppressARPReply(pkt) {
 			continue
 		}
-		size := pkt.Size()
-		if size > percpu.MaxFrame {
+		size := off + pkt.Size()
+		if size > limit {
 			e.stats.txErrors.Add(1)
 			continue
 		}
@@ -172,11 +186,15 @@ func (e *linkEndpoint) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Err
 			e.flush(b)
 		}
 		i := len(b.frames)
-		if b.bufs[i] == nil {
-			b.bufs[i] = make([]byte, percpu.MaxFrame)
+		if cap(b.bufs[i]) < size {
+			// A GSO segment grows its buffer once; the pool keeps it.
+			b.bufs[i] = make([]byte, max(size, percpu.MaxFrame))
 		}
 		buf := b.bufs[i][:size]
-		copyPacket(buf, pkt)
+		if off > 0 {
+			putVnetHdr(buf, pkt)
+		}
+		copyPacket(buf[off:], pkt)
 		b.frames = append(b.frames, buf)
 	}
 	e.flush(b)
@@ -240,11 +258,17 @@ func (c *Core) Deliver(frames [][]byte) {
 		c.stats.droppedDetached.Add(uint64(len(frames)))
 		return
 	}
+	off := c.link.frameOffset()
 	for _, f := range frames {
-		if len(f) < ethHeaderLen {
+		if len(f) < off+ethHeaderLen {
 			c.stats.malformed.Add(1)
 			continue
 		}
+		// The virtio_net_hdr, if any, needs no reading: a GSO frame
+		// from the kernel is one large TCP segment that the stack takes
+		// whole, and its partial checksum is not verified
+		// (CapabilityRXChecksumOffload).
+		f = f[off:]
 		eth := header.Ethernet(f)
 		var kind tcpip.PacketType
 		switch dst := eth.DestinationAddress(); {

@@ -60,7 +60,7 @@ func arpPacket(op header.ARPOp) []byte {
 func TestWritePacketsFraming(t *testing.T) {
 	var rec recorder
 	c := &Core{index: 0}
-	e := newLinkEndpoint(c, &rec, macA, 1500)
+	e := newLinkEndpoint(c, &rec, &Config{MAC: macA, MTU: 1500})
 	ipHdr := bytes.Repeat([]byte{0x45}, 20)
 	payload := []byte("payload")
 	var list stack.PacketBufferList
@@ -91,7 +91,7 @@ func TestARPRepliesOnlyFromCoreZero(t *testing.T) {
 	for _, tt := range tests {
 		var rec recorder
 		c := &Core{index: tt.core}
-		e := newLinkEndpoint(c, &rec, macA, 1500)
+		e := newLinkEndpoint(c, &rec, &Config{MAC: macA, MTU: 1500})
 		var list stack.PacketBufferList
 		list.PushBack(outgoing(e, header.ARPProtocolNumber, arpPacket(tt.op), nil))
 		e.WritePackets(list)
@@ -105,7 +105,7 @@ func TestARPRepliesOnlyFromCoreZero(t *testing.T) {
 
 func TestWritePacketsAllocs(t *testing.T) {
 	c := &Core{index: 0}
-	e := newLinkEndpoint(c, discard{}, macA, 1500)
+	e := newLinkEndpoint(c, discard{}, &Config{MAC: macA, MTU: 1500})
 	var list stack.PacketBufferList
 	list.PushBack(outgoing(e, header.IPv4ProtocolNumber, make([]byte, 20), make([]byte, 1400)))
 	defer list.DecRef()

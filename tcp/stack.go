@@ -54,6 +54,24 @@ type Config struct {
 	// TimeWait is how long a closed connection stays in TIME_WAIT. Zero
 	// means DefaultTimeWait.
 	TimeWait time.Duration
+	// RXChecksumOffload skips verifying the IPv4, TCP and UDP checksums
+	// of received frames. Set it only where frames cannot be corrupted
+	// between whoever computed or checked their checksums and Deliver:
+	// a TAP device's frames are built by the kernel in memory (its own
+	// stack's, or ones it verified on receipt from a NIC), so hosted
+	// mode sets it. False means verify, as for virtio-net without
+	// VIRTIO_NET_F_GUEST_CSUM.
+	RXChecksumOffload bool
+	// VnetHdr says that every frame passed to Steer and Deliver, and
+	// every frame given to the Links, starts with a VnetHdrLen-byte
+	// virtio_net_hdr (Linux's TAP with IFF_VNET_HDR and TUNSETOFFLOAD
+	// TUN_F_CSUM|TUN_F_TSO4). The stacks then take received frames of up
+	// to MaxVnetFrame bytes (GRO and TSO segments) whole without
+	// verifying checksums, which such frames may leave partial, and
+	// send TCP segments of up to 64 KiB with partial checksums for the
+	// device to segment and finish (gVisor's host GSO). Receive buffers
+	// must hold MaxVnetFrame bytes. False means plain Ethernet frames.
+	VnetHdr bool
 }
 
 // DefaultTimeWait is the TIME_WAIT period when Config.TimeWait is zero.
@@ -131,8 +149,11 @@ func New(cfg Config) (*Stack, error) {
 	return s, nil
 }
 
-// maxMTU keeps every frame within percpu.MaxFrame.
-const maxMTU = percpu.MaxFrame - ethHeaderLen
+// maxPlainFrame is the largest frame without Config.VnetHdr.
+const maxPlainFrame = percpu.MaxFrame
+
+// maxMTU keeps every frame within percpu.MaxFrame (GSO segments aside).
+const maxMTU = maxPlainFrame - ethHeaderLen
 
 // checkAddress checks an address and gateway for New and SetAddress.
 func checkAddress(p netip.Prefix, gw netip.Addr) error {
@@ -177,7 +198,7 @@ func (s *Stack) newCore(cfg *Config, k int) (*Core, error) {
 		c.counters = cfg.Counters[k]
 	}
 	c.cursor.Store(rand.Uint32())
-	c.link = newLinkEndpoint(c, cfg.Links[k], cfg.MAC, uint32(cfg.MTU))
+	c.link = newLinkEndpoint(c, cfg.Links[k], cfg)
 
 	prev := runtime.GOMAXPROCS(1)
 	c.stack = stack.New(stack.Options{

@@ -25,7 +25,10 @@ import (
 //     this is rare.
 //   - VLAN tags, IPv6 and other EtherTypes are dropped.
 func (c *Core) Steer(frame []byte) int {
-	k := steerFrame(c.s.steering, frame)
+	k := percpu.Drop
+	if off := c.link.frameOffset(); len(frame) >= off {
+		k = steerFrame(c.s.steering, frame[off:])
+	}
 	if k == percpu.Drop {
 		c.stats.malformed.Add(1)
 	}

@@ -132,10 +132,16 @@ type pair struct {
 // closes both when the test ends. observeAB and observeBA, if not nil, see
 // every frame on the wires before traffic starts.
 func newPair(t testing.TB, sa, sb Steering) *pair {
+	return newPairWith(t, sa, sb, nil)
+}
+
+// newPairWith is newPair with mod, if not nil, applied to both stacks'
+// configurations.
+func newPairWith(t testing.TB, sa, sb Steering, mod func(*Config)) *pair {
 	t.Helper()
 	p := &pair{ab: newWire(sb.Cores()), ba: newWire(sa.Cores())}
-	p.a = newTestStack(t, addrA, macA, sa, p.ab)
-	p.b = newTestStack(t, addrB, macB, sb, p.ba)
+	p.a = newTestStack(t, addrA, macA, sa, p.ab, mod)
+	p.b = newTestStack(t, addrB, macB, sb, p.ba, mod)
 	p.ab.start(p.b)
 	p.ba.start(p.a)
 	t.Cleanup(func() {
@@ -147,7 +153,7 @@ func newPair(t testing.TB, sa, sb Steering) *pair {
 	return p
 }
 
-func newTestStack(t testing.TB, addr netip.Prefix, mac []byte, s Steering, out *wire) *Stack {
+func newTestStack(t testing.TB, addr netip.Prefix, mac []byte, s Steering, out *wire, mods ...func(*Config)) *Stack {
 	t.Helper()
 	links := make([]Link, s.Cores())
 	counters := make([]*percpu.Counters, s.Cores())
@@ -155,7 +161,13 @@ func newTestStack(t testing.TB, addr netip.Prefix, mac []byte, s Steering, out *
 		links[k] = out.link()
 		counters[k] = new(percpu.Counters)
 	}
-	st, err := New(Config{Addr: addr, MAC: mac, Steering: s, Links: links, Counters: counters})
+	cfg := Config{Addr: addr, MAC: mac, Steering: s, Links: links, Counters: counters}
+	for _, mod := range mods {
+		if mod != nil {
+			mod(&cfg)
+		}
+	}
+	st, err := New(cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

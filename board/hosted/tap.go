@@ -11,7 +11,10 @@
 // The package owns the TAP device's file descriptors, the queues' blocking
 // and batching, the steering program and CPU pinning for hosted mode. It
 // must not hold protocol logic: frames are opaque bytes except to the
-// steering program, whose hash is defined by package tcp. It does not set
+// steering program, whose hash is defined by package tcp. OpenTAPWith with
+// Options.VnetHdr adds IFF_VNET_HDR and checksum and TCP segmentation
+// offload, so that frames carry a virtio_net_hdr and may be up to 64 KiB
+// (what tcp.Config.VnetHdr expects). It does not set
 // addresses, routes or neighbours on the kernel side of the device; the
 // caller's environment (a network namespace set up with ip(8), say) does.
 //
@@ -36,9 +39,44 @@ import (
 const tunDevice = "/dev/net/tun"
 
 // tapFlags asks for an Ethernet-level device without the 4-byte packet
-// information prefix, with one fd per queue. IFF_VNET_HDR is deliberately
-// absent: frames are plain Ethernet frames (see DESIGN.md on fdbased).
+// information prefix, with one fd per queue. OpenTAP's frames are plain
+// Ethernet frames; OpenTAPWith(…, Options{VnetHdr: true}) adds
+// IFF_VNET_HDR.
 const tapFlags = unix.IFF_TAP | unix.IFF_NO_PI | unix.IFF_MULTI_QUEUE
+
+// Offload flags of TUNSETOFFLOAD (include/uapi/linux/if_tun.h): what the
+// kernel may hand us unfinished. TUN_F_CSUM: checksums left partial
+// (VIRTIO_NET_HDR_F_NEEDS_CSUM); TUN_F_TSO4: IPv4 TCP segments up to 64 KiB
+// that we would have to segment were we to forward them (we terminate TCP,
+// so we take them whole).
+const (
+	tunFCsum = 0x01
+	tunFTSO4 = 0x02
+)
+
+// VnetHdrLen is the size of the struct virtio_net_hdr that starts every
+// frame of a TAP opened with Options.VnetHdr: the legacy header without
+// num_buffers (VIRTIO 1.x §5.1.6, Linux's default TUNSETVNETHDRSZ).
+const VnetHdrLen = 10
+
+// MaxVnetFrame is the largest frame, header included, that a TAP opened
+// with Options.VnetHdr hands over: a 64 KiB TSO segment behind its
+// Ethernet and virtio_net_hdr headers. Receive buffers must be this big.
+const MaxVnetFrame = VnetHdrLen + 14 + 65535
+
+// Options are OpenTAPWith's choices. The zero value is OpenTAP's device.
+type Options struct {
+	// VnetHdr opens the device with IFF_VNET_HDR and turns on checksum
+	// and TCPv4 segmentation offload (TUNSETOFFLOAD TUN_F_CSUM|
+	// TUN_F_TSO4): every frame read or written starts with a
+	// VnetHdrLen-byte virtio_net_hdr, received frames may be up to
+	// MaxVnetFrame bytes with checksums left partial, and written frames
+	// may ask the kernel to segment them and finish their checksums.
+	// Without it the device's offloads are turned off, so that a
+	// persistent device left with offloads by an earlier user does not
+	// hand over unfinished frames.
+	VnetHdr bool
+}
 
 // maxQueues is the kernel's limit on queues per TUN/TAP device
 // (MAX_TAP_QUEUES).
@@ -51,9 +89,10 @@ var errTAPClosed = errors.New("tap closed")
 // attached to the device, which is also the index the kernel's queue
 // selection returns.
 type TAP struct {
-	name   string
-	queues []*queue
-	closed atomic.Bool
+	name    string
+	queues  []*queue
+	closed  atomic.Bool
+	vnetHdr bool
 
 	// mu protects steering and serialises AttachSteering with Close.
 	mu       sync.Mutex
@@ -71,13 +110,20 @@ type TAP struct {
 // configure the device from outside. Creating a device needs CAP_NET_ADMIN;
 // attaching to a persistent one needs only access to its owner's uid/gid.
 func OpenTAP(name string, queues int) (*TAP, error) {
+	return OpenTAPWith(name, queues, Options{})
+}
+
+// OpenTAPWith is OpenTAP with options. An error from the offload set-up
+// (a kernel without IFF_VNET_HDR, say) closes what was opened; the caller
+// may fall back to OpenTAP.
+func OpenTAPWith(name string, queues int, opts Options) (*TAP, error) {
 	if queues < 1 || queues > maxQueues {
 		return nil, fmt.Errorf("hosted: open tap %q: %d queues, want 1 to %d", name, queues, maxQueues)
 	}
 	if len(name) >= unix.IFNAMSIZ {
 		return nil, fmt.Errorf("hosted: open tap %q: name longer than %d bytes", name, unix.IFNAMSIZ-1)
 	}
-	t := &TAP{name: name}
+	t := &TAP{name: name, vnetHdr: opts.VnetHdr}
 	for i := range queues {
 		q, err := t.openQueue(i)
 		if err != nil {
@@ -86,8 +132,34 @@ func OpenTAP(name string, queues int) (*TAP, error) {
 		}
 		t.queues = append(t.queues, q)
 	}
+	if err := t.setOffload(); err != nil {
+		t.Close()
+		return nil, err
+	}
 	return t, nil
 }
+
+// setOffload sets the device-wide header size and offloads on the first
+// queue's fd: with VnetHdr a 10-byte header and TUN_F_CSUM|TUN_F_TSO4,
+// else no offloads.
+func (t *TAP) setOffload() error {
+	q := t.queues[0]
+	var offload uint = 0
+	if t.vnetHdr {
+		offload = tunFCsum | tunFTSO4
+		if err := unix.IoctlSetPointerInt(q.fd, unix.TUNSETVNETHDRSZ, VnetHdrLen); err != nil {
+			return fmt.Errorf("hosted: tap %q: TUNSETVNETHDRSZ %d: %w", t.name, VnetHdrLen, err)
+		}
+	}
+	if err := unix.IoctlSetInt(q.fd, unix.TUNSETOFFLOAD, int(offload)); err != nil {
+		return fmt.Errorf("hosted: tap %q: TUNSETOFFLOAD %#x: %w", t.name, offload, err)
+	}
+	return nil
+}
+
+// VnetHdr reports whether every frame starts with a virtio_net_hdr
+// (Options.VnetHdr).
+func (t *TAP) VnetHdr() bool { return t.vnetHdr }
 
 // openQueue opens one more fd on the device and wraps it as queue i. The
 // first call also learns the device's name from the kernel.
@@ -101,7 +173,11 @@ func (t *TAP) openQueue(i int) (*queue, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("hosted: open tap %q: %w", t.name, err)
 	}
-	ifr.SetUint16(tapFlags)
+	flags := uint16(tapFlags)
+	if t.vnetHdr {
+		flags |= unix.IFF_VNET_HDR
+	}
+	ifr.SetUint16(flags)
 	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
 		unix.Close(fd)
 		return nil, fmt.Errorf("hosted: open tap %q queue %d: TUNSETIFF: %w", t.name, i, err)

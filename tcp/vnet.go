@@ -1,0 +1,97 @@
+package tcp
+
+import (
+	"encoding/binary"
+
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+)
+
+// The virtio_net_hdr that starts every frame when Config.VnetHdr is set:
+// VIRTIO 1.x §5.1.6 "struct virtio_net_hdr" without num_buffers, which is
+// Linux's TAP format with IFF_VNET_HDR (include/uapi/linux/virtio_net.h).
+// Fields are little-endian.
+const (
+	// VnetHdrLen is the header's size.
+	VnetHdrLen = 10
+
+	vnetFlags      = 0 // u8 flags
+	vnetGSOType    = 1 // u8 gso_type
+	vnetHdrLenOff  = 2 // le16 hdr_len
+	vnetGSOSize    = 4 // le16 gso_size
+	vnetCsumStart  = 6 // le16 csum_start
+	vnetCsumOffset = 8 // le16 csum_offset
+
+	// VIRTIO_NET_HDR_F_NEEDS_CSUM: the checksum at csum_start+csum_offset
+	// holds only the pseudo-header sum; the device finishes it.
+	vnetFNeedsCsum = 1
+	// VIRTIO_NET_HDR_GSO_TCPV4: segment into gso_size-byte TCP segments.
+	vnetGSOTCPv4 = 1
+)
+
+// MaxVnetFrame is the largest frame with Config.VnetHdr: the header, an
+// Ethernet header and a 64 KiB IPv4 packet (a TSO or GRO segment).
+const MaxVnetFrame = VnetHdrLen + ethHeaderLen + 65535
+
+// gsoMaxSize is what the link endpoint offers gVisor as its GSO limit. The
+// sender keeps a segment's payload under gsoMaxSize minus the largest
+// headers (snd.go), so the IPv4 total length stays under 65535.
+const gsoMaxSize = 1 << 16
+
+// putVnetHdr writes the header for pkt into b[:VnetHdrLen]. Packets gVisor
+// built for host GSO (every segment of a connection once the route
+// offers it) have a partial checksum to finish, and those longer than one
+// MSS are to be segmented; everything else (ARP, ICMP, handshake replies
+// of a listener) is complete and gets an all-zero header.
+func putVnetHdr(b []byte, pkt *stack.PacketBuffer) {
+	clear(b[:VnetHdrLen])
+	gso := &pkt.GSOOptions
+	if gso.Type == stack.GSONone {
+		return
+	}
+	binary.LittleEndian.PutUint16(b[vnetHdrLenOff:], uint16(pkt.HeaderSize()))
+	if gso.NeedsCsum {
+		b[vnetFlags] = vnetFNeedsCsum
+		binary.LittleEndian.PutUint16(b[vnetCsumStart:], uint16(ethHeaderLen+int(gso.L3HdrLen)))
+		binary.LittleEndian.PutUint16(b[vnetCsumOffset:], gso.CsumOffset)
+	}
+	if gso.Type == stack.GSOTCPv4 && pkt.Data().Size() > int(gso.MSS) {
+		b[vnetGSOType] = vnetGSOTCPv4
+		binary.LittleEndian.PutUint16(b[vnetGSOSize:], gso.MSS)
+	}
+}
+
+// GSOMaxSize implements stack.GSOEndpoint: 64 KiB with Config.VnetHdr,
+// else 0.
+func (e *linkEndpoint) GSOMaxSize() uint32 {
+	if e.vnetHdr {
+		return gsoMaxSize
+	}
+	return 0
+}
+
+// SupportedGSO implements stack.GSOEndpoint: the device segments and
+// checksums (host GSO) with Config.VnetHdr; nothing otherwise.
+func (e *linkEndpoint) SupportedGSO() stack.SupportedGSO {
+	if e.vnetHdr {
+		return stack.HostGSOSupported
+	}
+	return stack.GSONotSupported
+}
+
+var _ stack.GSOEndpoint = (*linkEndpoint)(nil)
+
+// frameOffset is where the Ethernet header starts in a frame.
+func (e *linkEndpoint) frameOffset() int {
+	if e.vnetHdr {
+		return VnetHdrLen
+	}
+	return 0
+}
+
+// maxFrame is the largest frame the endpoint sends or takes.
+func (e *linkEndpoint) maxFrame() int {
+	if e.vnetHdr {
+		return MaxVnetFrame
+	}
+	return maxPlainFrame
+}
