@@ -16,6 +16,7 @@ IMAGE       := $(OUT)/bareproxy.elf
 HOSTED      := $(OUT)/bareproxy
 TOPOLOGY    := qemu/topology.sh
 TEST_TIMEOUT ?= 14m
+COMMA       := ,
 
 .PHONY: run hosted image qemu test bench clean
 
@@ -47,16 +48,25 @@ $(TAMAGO): go.mod
 	@mkdir -p $(OUT)
 	go build -o $@ github.com/usbarmory/tamago/cmd/tamago
 
+# image checks CONFIG (file:line errors fail the build), then embeds it in
+# place of image/embedded.cfg through go build -overlay, so that the tree is
+# left untouched.
 image: $(TAMAGO)
+	@go run ./image/internal/cfgcheck $(CONFIG)
+	@printf '{"Replace":{"%s":"%s"}}\n' "$(CURDIR)/image/embedded.cfg" "$(abspath $(CONFIG))" >$(OUT)/overlay.json
 	GOOS=tamago GOARCH=amd64 GOOSPKG=github.com/usbarmory/tamago $(TAMAGO) build \
-		-trimpath -ldflags "-s -w -T 0x10010000 -R 0x1000" -o $(IMAGE) ./image
-	@ls -l $(IMAGE)
+		-trimpath -overlay $(OUT)/overlay.json -ldflags "-s -w -T 0x10010000 -R 0x1000" -o $(IMAGE) ./image
+	@echo "$(IMAGE): $$(stat -c %s $(IMAGE)) bytes, embedded config $(CONFIG)"
 
+# qemu boots the image with QUEUES vCPUs and a QUEUES-queue TAP in the demo
+# topology, until Ctrl-A X. FWCFG=file overrides the embedded configuration
+# at boot through QEMU's fw_cfg (opt/bareproxy/config).
 qemu: image
 	@BP_QUEUES=$(QUEUES) $(TOPOLOGY) down >/dev/null 2>&1 || true
 	@BP_QUEUES=$(QUEUES) $(TOPOLOGY) up
-	@echo "send traffic: ip netns exec bp-client curl http://10.77.0.2/"
-	-ip netns exec bp-hub qemu/run.sh $(IMAGE) $(QUEUES) bp0
+	@echo "send traffic: ip netns exec bp-client curl http://10.77.0.2/   (QEMU: Ctrl-A X quits)"
+	-ip netns exec bp-hub qemu/run.sh $(IMAGE) $(QUEUES) bp0 \
+		$(if $(FWCFG),-fw_cfg name=opt/bareproxy/config$(COMMA)file=$(abspath $(FWCFG)))
 	@$(TOPOLOGY) down
 
 test:

@@ -18,6 +18,14 @@ const (
 	fwCfgConfigName = "opt/bareproxy/config"
 )
 
+// Exit codes of the bare-metal image through isa-debug-exit (QEMU exits with
+// status code<<1|1).
+const (
+	exitFailed    = 1 // the appliance stopped with an error
+	exitBadConfig = 3 // the embedded configuration does not parse
+	exitNoNetwork = 4 // no NIC, or no address
+)
+
 // bootConfig is the configuration in force at boot and how it was chosen.
 type bootConfig struct {
 	cfg *config.Config

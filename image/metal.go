@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,13 +30,6 @@ import (
 //
 //go:embed embedded.cfg
 var embeddedConfig []byte
-
-// Exit codes through isa-debug-exit (QEMU exits with code<<1|1).
-const (
-	exitFailed    = 1 // the appliance stopped with an error
-	exitBadConfig = 3 // the embedded configuration does not parse
-	exitNoNetwork = 4 // no NIC, or no address
-)
 
 const (
 	// countersEvery is how often the per-core counters line is printed
@@ -102,10 +96,13 @@ func loadConfig(log *slog.Logger) bootConfig {
 	override, ok, ferr := qemu.FwCfgFile(fwCfgConfigName)
 	bc, err := chooseConfig(embeddedConfig, override, ok, ferr)
 	if err != nil {
-		fail(log, exitBadConfig, err)
+		log.Error(errBadEmbedded.Error(), "exit", exitBadConfig)
+		printLines(err.Error())
+		qemu.Exit(exitBadConfig)
 	}
 	if bc.rejected != nil {
-		log.Warn("fw_cfg configuration rejected, keeping the embedded one:\n" + bc.rejected.Error())
+		log.Warn("fw_cfg configuration rejected, keeping the embedded one", "file", fwCfgConfigName)
+		printLines(bc.rejected.Error())
 	}
 	for _, w := range bc.warnings {
 		log.Warn(w.String())
@@ -117,6 +114,16 @@ func loadConfig(log *slog.Logger) bootConfig {
 	log.Info("config loaded", "name", name, "source", bc.source,
 		"frontends", len(bc.cfg.Frontends), "backends", len(bc.cfg.Backends))
 	return bc
+}
+
+// printLines prints configuration errors as they are, one "file:line: what"
+// per console line, for the operator to read.
+func printLines(text string) {
+	for line := range strings.Lines(text) {
+		if line = strings.TrimRight(line, "\n"); line != "" && line != errBadEmbedded.Error()+":" {
+			fmt.Println("    " + line)
+		}
+	}
 }
 
 // showCores starts one goroutine per core; each yields in a loop until some

@@ -14,10 +14,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// tamagoVersion is the compiler the tamago module in go.mod wants.
-const tamagoVersion = "tamago-go1.26.0"
+	"github.com/bareproxy/bareproxy/internal/tamagotest"
+)
 
 // bootTimeout bounds one guest run; the guest itself takes about 1.2 s.
 const bootTimeout = 2 * time.Minute
@@ -136,52 +135,9 @@ func boot(t *testing.T, elf string, vcpus int) bootResult {
 	return res
 }
 
-// buildBootTest builds the tamago wrapper with host Go into a temporary
-// directory, then internal/boottest with it, and returns the image path.
+// buildBootTest builds internal/boottest with the tamago toolchain (see
+// internal/tamagotest) and returns the image path.
 func buildBootTest(t *testing.T) string {
 	t.Helper()
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		t.Skipf("no user cache directory for the %s compiler: %v", tamagoVersion, err)
-	}
-	compiler := filepath.Join(cache, "tamago-go", tamagoVersion, "bin", "go")
-	if _, err := os.Stat(compiler); err != nil {
-		t.Skipf("TamaGo compiler %s not installed at %s", tamagoVersion, compiler)
-	}
-	hostGo, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("host go not in PATH, needed to build the tamago wrapper")
-	}
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	dir := t.TempDir()
-	wrapper := filepath.Join(dir, "tamago")
-	run(t, root, nil, hostGo, "build", "-o", wrapper, "github.com/usbarmory/tamago/cmd/tamago")
-
-	elf := filepath.Join(dir, "boottest.elf")
-	env := []string{"GOOS=tamago", "GOARCH=amd64", "GOOSPKG=github.com/usbarmory/tamago"}
-	begin := time.Now()
-	run(t, root, env, wrapper, "build", "-ldflags", "-T 0x10010000 -R 0x1000",
-		"-o", elf, "./board/qemu/internal/boottest")
-	fi, err := os.Stat(elf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("boottest image: %d bytes (%.1f MB), built in %v", fi.Size(), float64(fi.Size())/1e6,
-		time.Since(begin).Round(time.Millisecond))
-	return elf
-}
-
-// run runs name with args in dir, with GOTOOLCHAIN=local and env added.
-func run(t *testing.T, dir string, env []string, name string, args ...string) {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Dir = dir
-	cmd.Env = append(append(os.Environ(), "GOTOOLCHAIN=local"), env...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
+	return tamagotest.Image(t, tamagotest.Build{Root: "../..", Package: "./board/qemu/internal/boottest"})
 }

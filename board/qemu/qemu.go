@@ -19,7 +19,12 @@
 // cores, not sockets), -device isa-debug-exit,iobase=0xf4,iosize=0x04 and
 // -no-reboot. See qemu/README.md for the command lines.
 //
-// Every file carries `//go:build tamago`.
+// It also reads named files from QEMU's fw_cfg device (FwCfgFile), which is
+// how a configuration reaches the image at boot:
+// -fw_cfg name=opt/bareproxy/config,file=PATH.
+//
+// Every file carries `//go:build tamago` except fwcfg_dir.go, the fw_cfg
+// directory parser, which is plain Go so that it tests on Linux.
 package qemu
 
 import (
