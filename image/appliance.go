@@ -44,6 +44,10 @@ type settings struct {
 	// closeNIC makes the queues' blocked Receive calls return, which is
 	// how the workers stop.
 	closeNIC func() error
+	// vnetHdr: the queues' frames carry a virtio_net_hdr and may be up to
+	// tcp.MaxVnetFrame bytes (tcp.Config.VnetHdr). rxChecksum: received
+	// checksums need no verification (tcp.Config.RXChecksumOffload).
+	vnetHdr, rxChecksum bool
 }
 
 // newAppliance builds the stack and the proxy over the board's queues.
@@ -54,6 +58,9 @@ func newAppliance(cfg *config.Config, s settings, log *slog.Logger) (*appliance,
 	}
 	rt := percpu.New(s.queues)
 	rt.Pin = s.pin
+	if s.vnetHdr {
+		rt.FrameSize = tcp.MaxVnetFrame
+	}
 	links := make([]tcp.Link, n)
 	counters := make([]*percpu.Counters, n)
 	for k := range n {
@@ -67,6 +74,9 @@ func newAppliance(cfg *config.Config, s settings, log *slog.Logger) (*appliance,
 		Steering: s.steering,
 		Links:    links,
 		Counters: counters,
+
+		VnetHdr:           s.vnetHdr,
+		RXChecksumOffload: s.rxChecksum,
 	})
 	if err != nil {
 		return nil, err

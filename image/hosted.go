@@ -31,6 +31,9 @@ type hostedFlags struct {
 	mac      string
 	admin    string
 	steering string
+	// offload is on, off or auto: open the TAP with IFF_VNET_HDR and
+	// segmentation offload, or not, or try it and fall back.
+	offload string
 	// contention is the sampling for the mutex and block profiles served
 	// under /debug/pprof/: 0 leaves them off.
 	contention int
@@ -47,12 +50,16 @@ func parseFlags(args []string) (hostedFlags, error) {
 	fs.StringVar(&f.mac, "mac", "", "appliance MAC `address` (default: the config's, else a locally administered one)")
 	fs.StringVar(&f.admin, "admin", "", "serve per-core counters, /metrics and pprof on `addr` (host:port, or unix:/path)")
 	fs.StringVar(&f.steering, "steering", "ebpf", "`mode` of flow steering: ebpf (in the TAP, software fallback if refused) or software")
+	fs.StringVar(&f.offload, "offload", "auto", "`mode` of TAP offloads (IFF_VNET_HDR, checksum and TCP segmentation): on, off, or auto (on, else off if the kernel refuses)")
 	fs.IntVar(&f.contention, "contention", 0, "sample 1 in `n` mutex contentions and blocking events of n ns or more for /debug/pprof/mutex and /block (0: off)")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
 	if fs.NArg() > 0 {
 		return f, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if f.offload != "auto" && f.offload != "on" && f.offload != "off" {
+		return f, fmt.Errorf("-offload %q: want auto, on or off", f.offload)
 	}
 	if f.steering != "ebpf" && f.steering != "software" {
 		return f, fmt.Errorf("-steering %q: want ebpf or software", f.steering)
@@ -102,7 +109,7 @@ func runHosted(f hostedFlags, log *slog.Logger) error {
 		queues = runtime.GOMAXPROCS(0)
 	}
 
-	tap, err := hosted.OpenTAP(f.tap, queues)
+	tap, err := openTAP(f, queues, log)
 	if err != nil {
 		return err
 	}
@@ -124,6 +131,10 @@ func runHosted(f hostedFlags, log *slog.Logger) error {
 		gateway:  gw,
 		mac:      mac,
 		closeNIC: tap.Close,
+		vnetHdr:  tap.VnetHdr(),
+		// The kernel builds a TAP's frames in memory: their checksums
+		// are either complete or, with offloads, deliberately partial.
+		rxChecksum: true,
 	}, log)
 	if err != nil {
 		tap.Close()
@@ -145,6 +156,23 @@ func runHosted(f hostedFlags, log *slog.Logger) error {
 	err = app.run(ctx)
 	log.Info("stopped")
 	return err
+}
+
+// openTAP opens the TAP as -offload says.
+func openTAP(f hostedFlags, queues int, log *slog.Logger) (*hosted.TAP, error) {
+	if f.offload == "off" {
+		return hosted.OpenTAP(f.tap, queues)
+	}
+	tap, err := hosted.OpenTAPWith(f.tap, queues, hosted.Options{VnetHdr: true})
+	if err == nil {
+		log.Info("TAP offloads on: virtio_net_hdr, checksum and TCP segmentation offload", "tap", f.tap)
+		return tap, nil
+	}
+	if f.offload == "on" {
+		return nil, err
+	}
+	log.Warn("TAP offloads refused; plain frames", "err", err)
+	return hosted.OpenTAP(f.tap, queues)
 }
 
 // configError is a configuration the appliance refused to start with.
