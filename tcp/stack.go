@@ -90,12 +90,22 @@ type Stack struct {
 	ports    portHasher
 	cores    []*Core
 
-	// mu protects addr and gateway, which SetAddress changes.
-	mu      sync.RWMutex
+	// mu serialises SetAddress and protects addr and gateway.
+	mu      sync.Mutex
 	addr    netip.Prefix
 	gateway netip.Addr
+	// current is a copy of addr and gateway that every core's dials read
+	// without a lock: an RWMutex's read lock would bounce one cache line
+	// between the cores on every dial.
+	current atomic.Pointer[addressing]
 
 	closeOnce sync.Once
+}
+
+// addressing is an address and its gateway.
+type addressing struct {
+	addr    netip.Prefix
+	gateway netip.Addr
 }
 
 // Core is one core's stack instance. Steer and Deliver implement
@@ -138,6 +148,7 @@ func New(cfg Config) (*Stack, error) {
 		addr:     cfg.Addr,
 		gateway:  cfg.Gateway,
 	}
+	s.current.Store(&addressing{cfg.Addr, cfg.Gateway})
 	for k := range cfg.Links {
 		c, err := s.newCore(&cfg, k)
 		if err != nil {
@@ -300,9 +311,8 @@ func (s *Stack) Core(k int) *Core { return s.cores[k] }
 
 // Address returns the current address and gateway.
 func (s *Stack) Address() (netip.Prefix, netip.Addr) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.addr, s.gateway
+	a := s.current.Load()
+	return a.addr, a.gateway
 }
 
 // SetAddress replaces the appliance's address and default route on every
@@ -320,6 +330,7 @@ func (s *Stack) SetAddress(p netip.Prefix, gw netip.Addr) error {
 		}
 	}
 	s.addr, s.gateway = p, gw
+	s.current.Store(&addressing{p, gw})
 	return nil
 }
 
