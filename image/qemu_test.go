@@ -267,12 +267,25 @@ func ping(t *testing.T, tp *topology) {
 	}
 }
 
-// TestQEMUImageServesL4 boots the image with its embedded configuration
+// TestQEMUImage builds the image once (skipping in one line without the
+// TamaGo compiler) and boots it four times.
+func TestQEMUImage(t *testing.T) {
+	elf := buildImage(t, "")
+	embedded, err := os.ReadFile("embedded.cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("l4", func(t *testing.T) { testQEMUServesL4(t, elf) })
+	t.Run("fw_cfg_bad", func(t *testing.T) { testQEMUFwCfgBad(t, elf, embedded) })
+	t.Run("fw_cfg_dhcp", func(t *testing.T) { testQEMUFwCfgDHCP(t, elf, embedded) })
+	t.Run("bad_embedded", func(t *testing.T) { testQEMUBadEmbedded(t, embedded) })
+}
+
+// testQEMUServesL4 boots the image with its embedded configuration
 // (image/examples/l4.cfg) and proxies 200 connections, 20 at a time, from
 // the client namespace to nginx; both cores must take connections.
-func TestQEMUImageServesL4(t *testing.T) {
+func testQEMUServesL4(t *testing.T, elf string) {
 	tp := newTopology(t)
-	elf := buildImage(t, "")
 	g := bootGuest(t, elf, tp.hub, tp.tap)
 	next := bootToReady(t, g, "embedded")
 
@@ -297,55 +310,43 @@ func TestQEMUImageServesL4(t *testing.T) {
 	}
 }
 
-// TestQEMUImageFwCfg boots twice with a fw_cfg configuration: a bad one,
-// which leaves the embedded configuration in force with the reason on the
-// console, and a good one asking for DHCP, served by dhcptest from the
-// client namespace.
-func TestQEMUImageFwCfg(t *testing.T) {
-	elf := buildImage(t, "")
-	embedded, err := os.ReadFile("embedded.cfg")
-	if err != nil {
+// testQEMUFwCfgBad boots with a bad fw_cfg configuration, which leaves the
+// embedded one in force with the reason on the console.
+func testQEMUFwCfgBad(t *testing.T, elf string, embedded []byte) {
+	tp := newTopology(t)
+	bad := badConfig(t, embedded)
+	g := bootGuest(t, elf, tp.hub, tp.tap, "-fw_cfg", "name="+fwCfgConfigName+",file="+bad)
+	_, _, next := g.wait(t, reRejected, 0)
+	l, _, _ := g.wait(t, regexp.MustCompile(`^\s+`+regexp.QuoteMeta(fwCfgConfigName)+`:\d+: unknown keyword "severr"`), next)
+	t.Logf("console says why: %s", strings.TrimSpace(l.text))
+	bootToReady(t, g, "embedded")
+	fetchFromClient(t, tp, "/index.html", tp.file(t, "index.html"), 4, 2)
+}
+
+// testQEMUFwCfgDHCP boots with a fw_cfg configuration that asks for DHCP,
+// served by dhcptest from the client namespace.
+func testQEMUFwCfgDHCP(t *testing.T, elf string, embedded []byte) {
+	tp := newTopology(t)
+	srv := &dhcptest.Server{
+		ID:    netip.MustParseAddr("10.77.0.10"),
+		Pool:  netip.MustParsePrefix("10.77.0.0/24"),
+		First: netip.MustParseAddr(applianceIP),
+		Lease: time.Hour,
+	}
+	serveDHCP(t, tp.client, srv)
+	cfg := filepath.Join(t.TempDir(), "dhcp.cfg")
+	src := strings.Replace(string(embedded), "address 10.77.0.2/24", "address dhcp", 1)
+	if err := os.WriteFile(cfg, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-
-	t.Run("bad", func(t *testing.T) {
-		tp := newTopology(t)
-		bad := filepath.Join(t.TempDir(), "bad.cfg")
-		src := strings.Replace(string(embedded), "server web1", "severr web1", 1)
-		if err := os.WriteFile(bad, []byte(src), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		g := bootGuest(t, elf, tp.hub, tp.tap, "-fw_cfg", "name="+fwCfgConfigName+",file="+bad)
-		_, _, next := g.wait(t, reRejected, 0)
-		l, _, _ := g.wait(t, regexp.MustCompile(`^\s+`+regexp.QuoteMeta(fwCfgConfigName)+`:\d+: unknown keyword "severr"`), next)
-		t.Logf("console says why: %s", strings.TrimSpace(l.text))
-		bootToReady(t, g, "embedded")
-		fetchFromClient(t, tp, "/index.html", tp.file(t, "index.html"), 4, 2)
-	})
-
-	t.Run("dhcp", func(t *testing.T) {
-		tp := newTopology(t)
-		srv := &dhcptest.Server{
-			ID:    netip.MustParseAddr("10.77.0.10"),
-			Pool:  netip.MustParsePrefix("10.77.0.0/24"),
-			First: netip.MustParseAddr(applianceIP),
-			Lease: time.Hour,
-		}
-		serveDHCP(t, tp.client, srv)
-		cfg := filepath.Join(t.TempDir(), "dhcp.cfg")
-		src := strings.Replace(string(embedded), "address 10.77.0.2/24", "address dhcp", 1)
-		if err := os.WriteFile(cfg, []byte(src), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		g := bootGuest(t, elf, tp.hub, tp.tap, "-fw_cfg", "name="+fwCfgConfigName+",file="+cfg)
-		_, m, _ := g.wait(t, reLease, 0)
-		if m[1] != applianceIP+"/24" {
-			t.Errorf("lease %s, want %s/24", m[1], applianceIP)
-		}
-		bootToReady(t, g, "fw_cfg")
-		ping(t, tp)
-		fetchFromClient(t, tp, "/4k.bin", tp.file(t, "4k.bin"), 10, 2)
-	})
+	g := bootGuest(t, elf, tp.hub, tp.tap, "-fw_cfg", "name="+fwCfgConfigName+",file="+cfg)
+	_, m, _ := g.wait(t, reLease, 0)
+	if m[1] != applianceIP+"/24" {
+		t.Errorf("lease %s, want %s/24", m[1], applianceIP)
+	}
+	bootToReady(t, g, "fw_cfg")
+	ping(t, tp)
+	fetchFromClient(t, tp, "/4k.bin", tp.file(t, "4k.bin"), 10, 2)
 }
 
 // serveDHCP runs s on UDP port 67 in namespace ns, on its eth0, until the
@@ -381,43 +382,51 @@ func serveDHCP(t *testing.T, ns string, s *dhcptest.Server) {
 	})
 }
 
-// TestQEMUImageBadEmbeddedConfig covers both guards against a bad embedded
-// configuration: the Makefile's check (cfgcheck) fails the build with
-// file:line errors, and an image built with one anyway refuses to boot with
-// the errors on the console and exit code exitBadConfig.
-func TestQEMUImageBadEmbeddedConfig(t *testing.T) {
-	embedded, err := os.ReadFile("embedded.cfg")
-	if err != nil {
-		t.Fatal(err)
-	}
+// badConfig writes embedded with its server keyword misspelt (line 19) to
+// a temporary file and returns its path.
+func badConfig(t *testing.T, embedded []byte) string {
+	t.Helper()
 	bad := filepath.Join(t.TempDir(), "bad.cfg")
 	if err := os.WriteFile(bad, []byte(strings.Replace(string(embedded), "server web1", "severr web1", 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return bad
+}
 
-	t.Run("check", func(t *testing.T) {
-		out, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "run", "./internal/cfgcheck", bad).CombinedOutput()
-		if err == nil {
-			t.Fatalf("cfgcheck accepted a bad configuration:\n%s", out)
-		}
-		if want := bad + `:19: unknown keyword "severr"`; !strings.Contains(string(out), want) {
-			t.Errorf("cfgcheck output lacks %q:\n%s", want, out)
-		}
-		if out, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "run", "./internal/cfgcheck", "embedded.cfg", "examples/l4.cfg").CombinedOutput(); err != nil {
-			t.Errorf("cfgcheck rejected the shipped configurations: %v\n%s", err, out)
-		}
-	})
+// TestConfigCheck is the Makefile's guard against a bad embedded
+// configuration: cfgcheck fails the build with file:line errors, and passes
+// the configurations the repository ships.
+func TestConfigCheck(t *testing.T) {
+	embedded, err := os.ReadFile("embedded.cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := badConfig(t, embedded)
+	goCmd := filepath.Join(runtime.GOROOT(), "bin", "go")
+	out, err := exec.Command(goCmd, "run", "./internal/cfgcheck", bad).CombinedOutput()
+	if err == nil {
+		t.Fatalf("cfgcheck accepted a bad configuration:\n%s", out)
+	}
+	if want := bad + `:19: unknown keyword "severr"`; !strings.Contains(string(out), want) {
+		t.Errorf("cfgcheck output lacks %q:\n%s", want, out)
+	}
+	if out, err := exec.Command(goCmd, "run", "./internal/cfgcheck", "embedded.cfg", "examples/l4.cfg").CombinedOutput(); err != nil {
+		t.Errorf("cfgcheck rejected the shipped configurations: %v\n%s", err, out)
+	}
+}
 
-	t.Run("boot", func(t *testing.T) {
-		elf := buildImage(t, bad)
-		g := bootGuest(t, elf, "", "-")
-		_, m, next := g.wait(t, reBadConfig, 0)
-		if m[1] != strconv.Itoa(exitBadConfig) {
-			t.Errorf("exit code %s, want %d", m[1], exitBadConfig)
-		}
-		g.wait(t, regexp.MustCompile(`^\s+embedded\.cfg:19: unknown keyword "severr"`), next)
-		if got, want := g.exitStatus(), exitBadConfig<<1|1; got != want {
-			t.Errorf("QEMU exit status %d, want %d (code %d through isa-debug-exit)", got, want, exitBadConfig)
-		}
-	})
+// testQEMUBadEmbedded builds an image with a bad embedded configuration
+// anyway (as if the check were skipped): it refuses to boot, with the
+// errors on the console and exit code exitBadConfig.
+func testQEMUBadEmbedded(t *testing.T, embedded []byte) {
+	elf := buildImage(t, badConfig(t, embedded))
+	g := bootGuest(t, elf, "", "-")
+	_, m, next := g.wait(t, reBadConfig, 0)
+	if m[1] != strconv.Itoa(exitBadConfig) {
+		t.Errorf("exit code %s, want %d", m[1], exitBadConfig)
+	}
+	g.wait(t, regexp.MustCompile(`^\s+embedded\.cfg:19: unknown keyword "severr"`), next)
+	if got, want := g.exitStatus(), exitBadConfig<<1|1; got != want {
+		t.Errorf("QEMU exit status %d, want %d (code %d through isa-debug-exit)", got, want, exitBadConfig)
+	}
 }
