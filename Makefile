@@ -35,12 +35,12 @@ $(HOSTED): FORCE
 # hosted runs the appliance as a Linux process on a multiqueue TAP in the
 # demo topology, until Ctrl-C.
 hosted: $(HOSTED)
-	@BP_QUEUES=$(QUEUES) $(TOPOLOGY) down >/dev/null 2>&1 || true
+	@$(TOPOLOGY) down >/dev/null 2>&1 || true
 	@BP_QUEUES=$(QUEUES) $(TOPOLOGY) up
-	@echo "send traffic: ip netns exec bp-client curl http://10.77.0.2/"
-	-ip netns exec bp-hub $(HOSTED) -config $(CONFIG) -tap bp0 -queues $(QUEUES) \
+	@echo "send traffic: ip netns exec bp-client curl http://10.77.0.2/   (Ctrl-C stops)"
+	@trap '$(TOPOLOGY) down' EXIT INT TERM; \
+	ip netns exec bp-hub $(HOSTED) -config $(CONFIG) -tap bp0 -queues $(QUEUES) \
 		-addr 10.77.0.2/24 -admin unix:$(OUT)/admin.sock
-	@$(TOPOLOGY) down
 
 # The wrapper picks the TamaGo distribution that matches the tamago module
 # in go.mod; it is built with the host Go and run with GOOS=tamago.
@@ -62,12 +62,12 @@ image: $(TAMAGO)
 # topology, until Ctrl-A X. FWCFG=file overrides the embedded configuration
 # at boot through QEMU's fw_cfg (opt/bareproxy/config).
 qemu: image
-	@BP_QUEUES=$(QUEUES) $(TOPOLOGY) down >/dev/null 2>&1 || true
+	@$(TOPOLOGY) down >/dev/null 2>&1 || true
 	@BP_QUEUES=$(QUEUES) $(TOPOLOGY) up
 	@echo "send traffic: ip netns exec bp-client curl http://10.77.0.2/   (QEMU: Ctrl-A X quits)"
-	-ip netns exec bp-hub qemu/run.sh $(IMAGE) $(QUEUES) bp0 \
+	@trap '$(TOPOLOGY) down' EXIT INT TERM; \
+	ip netns exec bp-hub qemu/run.sh $(IMAGE) $(QUEUES) bp0 \
 		$(if $(FWCFG),-fw_cfg name=opt/bareproxy/config$(COMMA)file=$(abspath $(FWCFG)))
-	@$(TOPOLOGY) down
 
 test:
 	go vet ./...
