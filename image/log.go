@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/netip"
 	"time"
 )
 
@@ -36,4 +37,13 @@ func (h minLevel) WithAttrs(attrs []slog.Attr) slog.Handler {
 
 func (h minLevel) WithGroup(name string) slog.Handler {
 	return minLevel{h.Handler.WithGroup(name), h.level}
+}
+
+// gatewayText is a gateway for the log: "none" where the network is on-link
+// only, rather than netip's "invalid IP".
+func gatewayText(gw netip.Addr) string {
+	if !gw.IsValid() {
+		return "none"
+	}
+	return gw.String()
 }

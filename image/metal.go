@@ -77,7 +77,7 @@ func main() {
 		fail(log, exitFailed, fmt.Errorf("appliance stopped before it was ready: %w", err))
 	}
 	log.Info(fmt.Sprintf("ready in %d ms", qemu.Uptime().Milliseconds()),
-		"addr", addr.String(), "gateway", gw.String(), "mac", nic.mac.String(), "cores", len(nic.dev.Pairs()),
+		"addr", addr.String(), "gateway", gatewayText(gw), "mac", nic.mac.String(), "cores", len(nic.dev.Pairs()),
 		"config", bc.source)
 	go reportCounters(app, log)
 	err = <-errc

@@ -83,7 +83,7 @@ func address(cfg *config.Config, nic *metalNIC, log *slog.Logger) (netip.Prefix,
 		if !n.Address.IsValid() {
 			return netip.Prefix{}, netip.Addr{}, fmt.Errorf("%s: no address: add a network section with \"address A.B.C.D/N\" or \"address dhcp\"", cfg.File)
 		}
-		log.Info("static address", "addr", n.Address.String(), "gateway", n.Gateway.String())
+		log.Info("static address", "addr", n.Address.String(), "gateway", gatewayText(n.Gateway))
 		return n.Address, n.Gateway, nil
 	}
 	lease, err := acquireLease(context.Background(), nic, log)
