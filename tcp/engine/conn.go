@@ -1,0 +1,465 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"syscall"
+	"time"
+)
+
+// Conn is one TCP connection of an engine. It implements net.Conn and is
+// safe for concurrent use. Blocking calls wait on per-connection wake-up
+// channels; the engine's lock (this core's only) guards the state.
+type Conn struct {
+	e             *Engine
+	local, remote netip.AddrPort
+	rd, wr        chan struct{} // wake-ups, capacity 1
+
+	// Guarded by e.mu.
+	t                      *tcb // nil once closed
+	closed                 bool
+	rdWait, wrWait         bool
+	rdDeadline, wrDeadline time.Time
+	rdTimer, wrTimer       *time.Timer
+}
+
+var _ net.Conn = (*Conn)(nil)
+
+func (e *Engine) newConn(t *tcb) *Conn {
+	c := &Conn{
+		e:      e,
+		local:  netip.AddrPortFrom(e.cfg.Addr, t.lport),
+		remote: t.remote(),
+		rd:     make(chan struct{}, 1),
+		wr:     make(chan struct{}, 1),
+		t:      t,
+	}
+	t.handle = c
+	return c
+}
+
+// wake signals ch without blocking.
+func (c *Conn) wake(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+func (c *Conn) wakeAll() {
+	c.wake(c.rd)
+	c.wake(c.wr)
+}
+
+func (c *Conn) opError(op string, err error) error {
+	return &net.OpError{Op: op, Net: "tcp", Source: net.TCPAddrFromAddrPort(c.local),
+		Addr: net.TCPAddrFromAddrPort(c.remote), Err: err}
+}
+
+// Read reads received bytes; it returns io.EOF after the peer's FIN.
+func (c *Conn) Read(p []byte) (int, error) {
+	e := c.e
+	e.mu.Lock()
+	for {
+		if c.closed {
+			e.mu.Unlock()
+			return 0, c.opError("read", net.ErrClosed)
+		}
+		t := c.t
+		if t.rcv.n > 0 {
+			if len(p) == 0 {
+				e.mu.Unlock()
+				return 0, nil
+			}
+			n := t.rcv.read(p)
+			if t.state != StateClosed && t.wantWindowUpdate() {
+				t.ackNow = true
+				e.schedule(t)
+			}
+			e.unlock()
+			return n, nil
+		}
+		switch {
+		case t.rcvClosed:
+			e.mu.Unlock()
+			return 0, io.EOF
+		case t.err != nil:
+			err := t.err
+			e.mu.Unlock()
+			return 0, c.opError("read", err)
+		case t.state == StateClosed:
+			e.mu.Unlock()
+			return 0, io.EOF
+		case !c.rdDeadline.IsZero() && !time.Now().Before(c.rdDeadline):
+			e.mu.Unlock()
+			return 0, c.opError("read", os.ErrDeadlineExceeded)
+		}
+		c.rdWait = true
+		e.mu.Unlock()
+		<-c.rd
+		e.mu.Lock()
+		c.rdWait = false
+	}
+}
+
+// Write queues p for sending, waiting for send-buffer space as needed.
+func (c *Conn) Write(p []byte) (int, error) {
+	e := c.e
+	e.mu.Lock()
+	total := 0
+	for {
+		if c.closed {
+			e.mu.Unlock()
+			return total, c.opError("write", net.ErrClosed)
+		}
+		t := c.t
+		switch {
+		case t.err != nil:
+			err := t.err
+			e.mu.Unlock()
+			return total, c.opError("write", err)
+		case t.finQueued || (t.state != StateEstablished && t.state != StateCloseWait):
+			e.mu.Unlock()
+			return total, c.opError("write", syscall.EPIPE)
+		}
+		n := t.snd.write(p[total:])
+		total += n
+		if n > 0 {
+			e.outputLocked(t)
+		}
+		if total == len(p) {
+			e.unlock()
+			return total, nil
+		}
+		if !c.wrDeadline.IsZero() && !time.Now().Before(c.wrDeadline) {
+			e.unlock()
+			return total, c.opError("write", os.ErrDeadlineExceeded)
+		}
+		c.wrWait = true
+		e.unlock()
+		<-c.wr
+		e.mu.Lock()
+		c.wrWait = false
+	}
+}
+
+// CloseWrite sends a FIN after the queued data (shutdown(SHUT_WR)).
+func (c *Conn) CloseWrite() error {
+	e := c.e
+	e.mu.Lock()
+	if c.closed {
+		e.mu.Unlock()
+		return c.opError("close", net.ErrClosed)
+	}
+	e.shutdownWrite(c.t)
+	e.unlock()
+	return nil
+}
+
+// shutdownWrite queues the FIN (RFC 9293 3.10.4 CLOSE).
+func (e *Engine) shutdownWrite(t *tcb) {
+	if t.finQueued {
+		return
+	}
+	switch t.state {
+	case StateEstablished:
+		t.state = StateFinWait1
+	case StateCloseWait:
+		t.state = StateLastAck
+	default:
+		return
+	}
+	t.finQueued = true
+	e.schedule(t)
+}
+
+// Close closes the connection: a FIN after the queued data, or a RST when
+// received data was left unread (RFC 2525 2.17) or the handshake is not
+// done. The engine finishes the closing handshake on its own.
+func (c *Conn) Close() error {
+	e := c.e
+	e.mu.Lock()
+	if c.closed {
+		e.mu.Unlock()
+		return c.opError("close", net.ErrClosed)
+	}
+	e.closeConnLocked(c)
+	e.unlock()
+	return nil
+}
+
+func (e *Engine) closeConnLocked(c *Conn) {
+	c.closed = true
+	if c.rdTimer != nil {
+		c.rdTimer.Stop()
+	}
+	if c.wrTimer != nil {
+		c.wrTimer.Stop()
+	}
+	t := c.t
+	c.t, t.handle = nil, nil
+	c.wakeAll()
+	switch {
+	case t.state == StateClosed:
+		e.recycle(t)
+	case t.rcv.n > 0 || t.state == StateSynSent || t.state == StateSynRcvd:
+		e.abortLocked(t, errReset, true)
+	default:
+		e.shutdownWrite(t)
+		if t.state == StateFinWait2 {
+			e.wheel.arm(t, e.clock()+int64(finWait2Timeout))
+		}
+	}
+}
+
+// LocalAddr returns the local address (a *net.TCPAddr).
+func (c *Conn) LocalAddr() net.Addr { return net.TCPAddrFromAddrPort(c.local) }
+
+// RemoteAddr returns the remote address (a *net.TCPAddr).
+func (c *Conn) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(c.remote) }
+
+// LocalAddrPort and RemoteAddrPort return the addresses without allocating.
+func (c *Conn) LocalAddrPort() netip.AddrPort  { return c.local }
+func (c *Conn) RemoteAddrPort() netip.AddrPort { return c.remote }
+
+// State returns the connection's TCP state (CLOSED once Close was called).
+func (c *Conn) State() State {
+	c.e.mu.Lock()
+	defer c.e.mu.Unlock()
+	if c.t == nil {
+		return StateClosed
+	}
+	return c.t.state
+}
+
+// SetDeadline sets both deadlines.
+func (c *Conn) SetDeadline(d time.Time) error {
+	if err := c.SetReadDeadline(d); err != nil {
+		return err
+	}
+	return c.SetWriteDeadline(d)
+}
+
+// SetReadDeadline sets the read deadline; the zero time clears it. One
+// timer per connection and direction is made on first use and reused.
+func (c *Conn) SetReadDeadline(d time.Time) error {
+	c.e.mu.Lock()
+	defer c.e.mu.Unlock()
+	if c.closed {
+		return c.opError("set", net.ErrClosed)
+	}
+	c.rdDeadline = d
+	c.rdTimer = c.setTimer(c.rdTimer, d, c.rd)
+	c.wake(c.rd)
+	return nil
+}
+
+// SetWriteDeadline sets the write deadline; the zero time clears it.
+func (c *Conn) SetWriteDeadline(d time.Time) error {
+	c.e.mu.Lock()
+	defer c.e.mu.Unlock()
+	if c.closed {
+		return c.opError("set", net.ErrClosed)
+	}
+	c.wrDeadline = d
+	c.wrTimer = c.setTimer(c.wrTimer, d, c.wr)
+	c.wake(c.wr)
+	return nil
+}
+
+func (c *Conn) setTimer(tm *time.Timer, d time.Time, ch chan struct{}) *time.Timer {
+	if d.IsZero() {
+		if tm != nil {
+			tm.Stop()
+		}
+		return tm
+	}
+	dur := time.Until(d)
+	if tm == nil {
+		return time.AfterFunc(dur, func() { c.wake(ch) })
+	}
+	tm.Reset(dur)
+	return tm
+}
+
+// Listener is a listening port of one engine.
+type Listener struct {
+	e      *Engine
+	port   uint16
+	accept chan *Conn // established, not yet accepted; cap = backlog
+	done   chan struct{}
+
+	// Guarded by e.mu.
+	halfOpen int // connections in SYN-RECEIVED
+	closed   bool
+}
+
+// Listen listens on port of the engine's address.
+func (e *Engine) Listen(port uint16) (*Listener, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil, ErrClosed
+	}
+	if port == 0 {
+		return nil, errors.New("engine: listen on port 0")
+	}
+	if _, ok := e.listeners[port]; ok {
+		return nil, fmt.Errorf("engine: port %d: %w", port, syscall.EADDRINUSE)
+	}
+	l := &Listener{e: e, port: port, accept: make(chan *Conn, e.cfg.Backlog), done: make(chan struct{})}
+	e.listeners[port] = l
+	return l, nil
+}
+
+// Accept waits for the next established connection.
+func (l *Listener) Accept() (*Conn, error) {
+	select {
+	case c := <-l.accept:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+// Addr returns the listening address (a *net.TCPAddr).
+func (l *Listener) Addr() net.Addr {
+	return net.TCPAddrFromAddrPort(netip.AddrPortFrom(l.e.cfg.Addr, l.port))
+}
+
+// Close stops listening and resets connections not yet accepted.
+func (l *Listener) Close() error {
+	e := l.e
+	e.mu.Lock()
+	if l.closed {
+		e.mu.Unlock()
+		return net.ErrClosed
+	}
+	e.closeListenerLocked(l)
+	e.unlock()
+	return nil
+}
+
+func (e *Engine) closeListenerLocked(l *Listener) {
+	l.closed = true
+	delete(e.listeners, l.port)
+	close(l.done)
+	for {
+		select {
+		case c := <-l.accept:
+			if !c.closed {
+				if c.t.state != StateClosed {
+					e.abortLocked(c.t, errReset, true)
+				}
+				e.closeConnLocked(c)
+			}
+		default:
+			return
+		}
+	}
+}
+
+// Dial opens a connection to remote. The local port comes from
+// Config.PickPort, or the engine's ephemeral search.
+func (e *Engine) Dial(ctx context.Context, remote netip.AddrPort) (*Conn, error) {
+	if !remote.Addr().Is4() || remote.Port() == 0 {
+		return nil, fmt.Errorf("engine: dial %q: not an IPv4 address and port", remote.String())
+	}
+	var mac [6]byte
+	ok := false
+	if e.cfg.Resolve != nil {
+		mac, ok = e.cfg.Resolve(remote.Addr())
+	}
+	if !ok {
+		return nil, fmt.Errorf("engine: dial %q: %w", remote.String(), errNoRoute)
+	}
+	rip := remote.Addr().As4()
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil, ErrClosed
+	}
+	port, ok := e.pickPort(remote, rip)
+	if !ok {
+		e.mu.Unlock()
+		return nil, fmt.Errorf("engine: dial %q: %w", remote.String(), syscall.EADDRNOTAVAIL)
+	}
+	t := e.newTCB(rip, remote.Port(), port, mac)
+	now := e.clock()
+	t.iss = e.isn(port, rip, remote.Port(), now)
+	t.sndUna, t.sndNxt, t.sndMax = t.iss, t.iss+1, t.iss+1
+	t.state = StateSynSent
+	e.insert(t)
+	c := e.newConn(t)
+	e.sendSyn(t)
+	t.rttTiming, t.rttSeq, t.rttStart = true, t.iss, now
+	e.wheel.arm(t, now+t.rto)
+	e.unlock()
+	for {
+		select {
+		case <-c.wr:
+		case <-ctx.Done():
+			e.mu.Lock()
+			if !c.closed {
+				e.closeConnLocked(c)
+			}
+			e.unlock()
+			return nil, ctx.Err()
+		}
+		e.mu.Lock()
+		switch {
+		case c.closed:
+			e.mu.Unlock()
+			return nil, net.ErrClosed
+		case t.state == StateSynSent || t.state == StateSynRcvd:
+			e.mu.Unlock()
+			continue
+		case t.state == StateClosed:
+			err := t.err
+			e.closeConnLocked(c)
+			e.unlock()
+			if err == nil {
+				err = errReset
+			}
+			return nil, fmt.Errorf("engine: dial %q: %w", remote.String(), err)
+		}
+		e.mu.Unlock()
+		return c, nil
+	}
+}
+
+// pickPort finds a local port whose 4-tuple with remote is free.
+func (e *Engine) pickPort(remote netip.AddrPort, rip [4]byte) (uint16, bool) {
+	const lo, n = 32768, 28232 // Linux's default ephemeral range
+	for i := 0; i < n; i++ {
+		var port uint16
+		if e.cfg.PickPort != nil {
+			if i == 64 {
+				return 0, false
+			}
+			p, ok := e.cfg.PickPort(remote)
+			if !ok {
+				return 0, false
+			}
+			port = p
+		} else {
+			port = e.portNext
+			e.portNext++
+			if e.portNext >= lo+n {
+				e.portNext = lo
+			}
+		}
+		if port == 0 {
+			continue
+		}
+		if _, used := e.conns[connKey(rip, remote.Port(), port)]; !used {
+			return port, true
+		}
+	}
+	return 0, false
+}

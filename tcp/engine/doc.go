@@ -1,0 +1,39 @@
+// Package engine is an experimental, opt-in, purpose-built per-core TCP
+// engine for IPv4 over Ethernet (RFC 9293), meant to replace a gVisor
+// stack instance behind package tcp's API on one core.
+//
+// One Engine serves one core: its connection table, listeners, timer
+// wheel, free lists and lock belong to that core alone. Received frames are
+// processed to completion on the goroutine calling Deliver (the core's
+// worker); application goroutines calling Read and Write take the same
+// per-engine lock; one timer goroutine per engine drives a 10 ms hashed
+// timer wheel. Nothing on the per-segment path allocates: send and receive
+// buffers are per-connection rings from a per-engine free list, outgoing
+// frames are built into pooled transmit batches.
+//
+// Implemented: three-way handshake both ways (and simultaneous open), MSS
+// and window-scale options (RFC 7323 section 2), sequence arithmetic with
+// wrap-around, the receive window with receiver and sender silly-window
+// avoidance, a bounded out-of-order queue (8 ranges kept in the receive
+// ring itself), retransmission from the send ring, RTO per RFC 6298 (SRTT,
+// RTTVAR, 200 ms floor, exponential backoff, Karn), fast retransmit and
+// NewReno recovery (RFC 5681, RFC 6582) with IW10 (RFC 6928), zero-window
+// probing, FIN handling in every state, a short TIME_WAIT (1 s by default,
+// see Config.TimeWait) that a new SYN may end (RFC 6191), RST generation
+// for segments nobody wants (Config.ResetUnknown), RST and SYN checks of
+// RFC 5961 (exact-sequence RST, challenge ACKs), a SYN backlog, and ISNs
+// from SipHash-2-4 of the 4-tuple under a per-engine random key plus a
+// 4 µs clock (RFC 6528).
+//
+// Not implemented: SACK (RFC 2018), timestamps and PAWS (RFC 7323 sections
+// 3 and 5), SYN cookies, delayed ACKs (ACKs are sent at once, coalesced per
+// DeliverBatch), Nagle, keep-alives, urgent data (URG is ignored), IP
+// options (accepted and skipped), IP fragment reassembly (fragments are
+// counted as malformed and dropped), ICMP (PMTU discovery, soft errors),
+// IPv6, ARP (Config.Resolve supplies neighbours), RFC 5961's ACK range
+// check, checksum offload on transmit and TSO/GRO.
+//
+// The package must not import package tcp or gVisor (its tests use gVisor
+// as a reference peer), and makes no system calls: frames arrive through
+// Deliver and leave through Config.Transmit.
+package engine

@@ -1,0 +1,381 @@
+package engine
+
+import (
+	crand "crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// Config describes one core's engine.
+type Config struct {
+	// Addr is the IPv4 address the engine answers for. Required.
+	Addr netip.Addr
+	// MAC is the Ethernet source address of every frame sent. Required.
+	MAC [6]byte
+	// MTU is the IP MTU. Zero means 1500.
+	MTU int
+	// Transmit sends frames in order. It is called with the engine's lock
+	// held or just after releasing it, possibly from several goroutines
+	// (the one calling Deliver, application goroutines, the timer
+	// goroutine). It must not keep the slices after it returns and must
+	// not call back into any engine synchronously. Required.
+	Transmit func(frames [][]byte)
+	// Resolve returns the Ethernet address of an on-link IPv4 neighbour,
+	// used by Dial only (replies to incoming connections go to the
+	// source MAC of their SYN). It is called without the engine's lock.
+	// Nil, or false, makes Dial fail.
+	Resolve func(ip netip.Addr) ([6]byte, bool)
+	// PickPort returns a local port for a dial to remote, e.g. one whose
+	// reply hash steers to this core (Receive Flow Deliver). It is called
+	// with the engine's lock held and must not call into the engine. A
+	// port whose 4-tuple is in use is asked for again, up to 64 times.
+	// Nil means the engine's own ephemeral search over 32768-60999.
+	PickPort func(remote netip.AddrPort) (uint16, bool)
+	// Now is the clock. Nil means time.Now.
+	Now func() time.Time
+	// RXChecksumOffload skips checksum verification of received frames
+	// (set it only where frames cannot be corrupted, as for tcp.Config's
+	// field of the same name). False means verify.
+	RXChecksumOffload bool
+	// ResetUnknown makes Deliver answer a TCP segment to our address that
+	// matches no listener or connection with a RST (RFC 9293 3.10.7.1)
+	// and report it handled. False makes Deliver return false for such
+	// frames, so the caller can hand them to another stack.
+	ResetUnknown bool
+	// BufferSize is the size of each connection's send buffer and receive
+	// buffer. Zero means 64 KiB. It bounds the receive window.
+	BufferSize int
+	// Backlog bounds each listener's half-open plus not-yet-accepted
+	// connections. Zero means 1024.
+	Backlog int
+	// TimeWait is how long TIME_WAIT lasts. Zero means 1 s: RFC 9293
+	// asks for 2*MSL, but a proxy that closes tens of thousands of
+	// connections a second cannot hold ports for a minute; one second
+	// is hundreds of LAN round trips (see tcp.DefaultTimeWait).
+	TimeWait time.Duration
+}
+
+// Defaults for Config's zero values and fixed tunables.
+const (
+	defaultMTU        = 1500
+	defaultBufferSize = 64 << 10
+	defaultBacklog    = 1024
+	defaultTimeWait   = time.Second
+	// initialRTO is RFC 6298 section 2.1's 1 s.
+	initialRTO = time.Second
+	// minRTO is Linux's floor, not RFC 6298's 1 s, which dwarfs LAN RTTs.
+	minRTO = 200 * time.Millisecond
+	// maxRTO is RFC 6298 section 2.5's upper bound.
+	maxRTO = 60 * time.Second
+	// maxSynRetries gives up a dial after about 15 s (1+2+4+8).
+	maxSynRetries = 3
+	// maxRetries gives up an established connection after this many
+	// consecutive RTOs (RFC 1122 4.2.3.5's R2; Linux uses 15).
+	maxRetries = 12
+	// finWait2Timeout bounds FIN_WAIT_2 of connections the application
+	// has closed, whose peer may never send its FIN (Linux: 60 s).
+	finWait2Timeout = 15 * time.Second
+	// maxFreeTCBs bounds the per-engine free lists.
+	maxFreeTCBs = 4096
+)
+
+// ErrClosed is returned by operations on a closed engine.
+var ErrClosed = errors.New("engine: closed")
+
+// Engine is one core's TCP engine. Its state is guarded by one lock that
+// belongs to this core alone; Deliver runs segment processing to
+// completion on the caller's goroutine.
+type Engine struct {
+	cfg      Config
+	addr4    [4]byte
+	mss      int // our MSS: MTU - 40
+	frameLen int
+	rcvShift int8 // window scale we offer
+	key      [2]uint64
+	epoch    time.Time
+	now      func() time.Time
+
+	stats counters
+
+	txPool sync.Pool // *txBatch
+
+	// mu protects everything below and every tcb, Listener and Conn
+	// field marked "guarded by e.mu". Lock order: mu only; Transmit is
+	// called with it held for full batches.
+	mu        sync.Mutex
+	conns     map[uint64]*tcb
+	listeners map[uint16]*Listener
+	wheel     wheel
+	freeTCBs  []*tcb
+	freeBufs  [][]byte
+	pending   []pendingOut
+	cur       *txBatch
+	portNext  uint16
+	closed    bool
+
+	done chan struct{}
+	wg   sync.WaitGroup
+}
+
+// pendingOut is a tcb whose output runs before the lock is released; gen
+// guards against the tcb having been recycled meanwhile.
+type pendingOut struct {
+	t   *tcb
+	gen uint32
+}
+
+// New makes an engine and starts its timer goroutine; Close stops it. It
+// panics on an invalid Config (misconfiguration at init).
+func New(cfg Config) *Engine {
+	if !cfg.Addr.Is4() {
+		panic(fmt.Sprintf("engine: address %q is not IPv4", cfg.Addr.String()))
+	}
+	if cfg.Transmit == nil {
+		panic("engine: no Transmit")
+	}
+	if cfg.MTU == 0 {
+		cfg.MTU = defaultMTU
+	}
+	if cfg.MTU < 576 || cfg.MTU > 9000 {
+		panic(fmt.Sprintf("engine: MTU %d out of range [576, 9000]", cfg.MTU))
+	}
+	if cfg.BufferSize == 0 {
+		cfg.BufferSize = defaultBufferSize
+	}
+	if cfg.BufferSize < 4096 || cfg.BufferSize > 1<<30 {
+		panic(fmt.Sprintf("engine: buffer size %d out of range", cfg.BufferSize))
+	}
+	if cfg.Backlog == 0 {
+		cfg.Backlog = defaultBacklog
+	}
+	if cfg.TimeWait == 0 {
+		cfg.TimeWait = defaultTimeWait
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	e := &Engine{
+		cfg:       cfg,
+		addr4:     cfg.Addr.As4(),
+		mss:       cfg.MTU - ipv4HdrLen - tcpHdrLen,
+		frameLen:  ethHdrLen + cfg.MTU,
+		now:       cfg.Now,
+		conns:     make(map[uint64]*tcb),
+		listeners: make(map[uint16]*Listener),
+		pending:   make([]pendingOut, 0, 64),
+		done:      make(chan struct{}),
+	}
+	// The smallest shift that lets the window field cover the buffer.
+	for (cfg.BufferSize >> e.rcvShift) > 0xffff {
+		e.rcvShift++
+	}
+	var k [16]byte
+	if _, err := crand.Read(k[:]); err != nil {
+		panic(fmt.Sprintf("engine: isn key: %v", err))
+	}
+	e.key = [2]uint64{binary.LittleEndian.Uint64(k[:]), binary.LittleEndian.Uint64(k[8:])}
+	e.epoch = cfg.Now()
+	e.portNext = uint16(32768 + binary.LittleEndian.Uint16(k[:2])%28232)
+	e.txPool.New = func() any { return newTxBatch(e.frameLen) }
+	e.wheel.init(e.clock())
+	e.wg.Add(1)
+	go e.timerLoop()
+	return e
+}
+
+// clock returns nanoseconds since the engine started.
+func (e *Engine) clock() int64 { return int64(e.now().Sub(e.epoch)) }
+
+// Close aborts every connection (sending RSTs), closes every listener and
+// stops the timer goroutine. Close is idempotent.
+func (e *Engine) Close() {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return
+	}
+	e.closed = true
+	for _, l := range e.listeners {
+		e.closeListenerLocked(l)
+	}
+	for _, t := range e.conns {
+		e.abortLocked(t, ErrClosed, true)
+	}
+	close(e.done)
+	e.unlock()
+	e.wg.Wait()
+}
+
+// MSS returns the MSS the engine offers: MTU minus 40.
+func (e *Engine) MSS() int { return e.mss }
+
+// Deliver processes one received frame and reports whether it was the
+// engine's business: an IPv4 TCP segment to its address that matched a
+// listener or connection (or any such segment, with Config.ResetUnknown).
+// Malformed segments to our address are counted, dropped and reported
+// handled. Frames that are not IPv4 TCP to our address (ARP, ICMP, other
+// addresses) return false untouched. Deliver copies what it keeps.
+func (e *Engine) Deliver(frame []byte) bool {
+	var s segment
+	switch parse(frame, e.addr4, !e.cfg.RXChecksumOffload, &s) {
+	case parseNotOurs:
+		return false
+	case parseMalformed, parseFragment:
+		e.stats.malformed.Add(1)
+		return true
+	case parseBadSum:
+		e.stats.badChecksum.Add(1)
+		return true
+	}
+	e.mu.Lock()
+	ok := e.inputLocked(&s)
+	e.unlock()
+	return ok
+}
+
+// DeliverBatch is Deliver for several frames under one lock acquisition;
+// ACKs for segments of one connection in the batch are coalesced. handled,
+// if not nil, receives Deliver's result per frame.
+func (e *Engine) DeliverBatch(frames [][]byte, handled []bool) {
+	e.mu.Lock()
+	for i, f := range frames {
+		var s segment
+		ok := true
+		switch parse(f, e.addr4, !e.cfg.RXChecksumOffload, &s) {
+		case parseNotOurs:
+			ok = false
+		case parseMalformed, parseFragment:
+			e.stats.malformed.Add(1)
+		case parseBadSum:
+			e.stats.badChecksum.Add(1)
+		default:
+			ok = e.inputLocked(&s)
+		}
+		if handled != nil {
+			handled[i] = ok
+		}
+	}
+	e.unlock()
+}
+
+// unlock runs pending output, takes the transmit batch, releases e.mu and
+// transmits the batch outside the lock.
+func (e *Engine) unlock() {
+	for i := 0; i < len(e.pending); i++ {
+		p := e.pending[i]
+		p.t.inPending = false
+		if p.t.gen == p.gen {
+			e.outputLocked(p.t)
+		}
+	}
+	e.pending = e.pending[:0]
+	b := e.cur
+	e.cur = nil
+	e.mu.Unlock()
+	if b != nil {
+		e.transmit(b)
+	}
+}
+
+// schedule queues t's output (data, or an ACK when t.ackNow) for the end
+// of the current locked section.
+func (e *Engine) schedule(t *tcb) {
+	if t.inPending {
+		return
+	}
+	t.inPending = true
+	e.pending = append(e.pending, pendingOut{t, t.gen})
+}
+
+// txBatchSize is how many frames a transmit batch holds.
+const txBatchSize = 64
+
+// txBatch is a batch of frames for one Transmit call, with its own buffers.
+type txBatch struct {
+	frames [][]byte
+	bufs   [txBatchSize][]byte
+}
+
+func newTxBatch(frameLen int) *txBatch {
+	b := &txBatch{frames: make([][]byte, 0, txBatchSize)}
+	mem := make([]byte, frameLen*txBatchSize)
+	for i := range b.bufs {
+		b.bufs[i] = mem[i*frameLen : (i+1)*frameLen : (i+1)*frameLen]
+	}
+	return b
+}
+
+// frameBuf returns a buffer for the next outgoing frame; the caller must
+// append the built frame with addFrame.
+func (e *Engine) frameBuf() []byte {
+	if e.cur != nil && len(e.cur.frames) == txBatchSize {
+		b := e.cur
+		e.cur = nil
+		e.transmit(b) // a full batch goes now, under the lock
+	}
+	if e.cur == nil {
+		e.cur = e.txPool.Get().(*txBatch)
+	}
+	return e.cur.bufs[len(e.cur.frames)]
+}
+
+func (e *Engine) addFrame(f []byte) {
+	e.cur.frames = append(e.cur.frames, f)
+	e.stats.segsOut.Add(1)
+}
+
+func (e *Engine) transmit(b *txBatch) {
+	if len(b.frames) > 0 {
+		e.cfg.Transmit(b.frames)
+	}
+	clear(b.frames)
+	b.frames = b.frames[:0]
+	e.txPool.Put(b)
+}
+
+// timerTick is the timer wheel's granularity.
+const timerTick = 10 * time.Millisecond
+
+// timerLoop advances the timer wheel every tick until Close.
+func (e *Engine) timerLoop() {
+	defer e.wg.Done()
+	tk := time.NewTicker(timerTick)
+	defer tk.Stop()
+	for {
+		select {
+		case <-e.done:
+			return
+		case <-tk.C:
+		}
+		e.mu.Lock()
+		e.wheel.advance(e.clock(), e.fireLocked)
+		e.unlock()
+	}
+}
+
+// connKey is the demultiplexing key: remote address, remote port, local
+// port (the local address is the engine's).
+func connKey(rip [4]byte, rport, lport uint16) uint64 {
+	return uint64(binary.BigEndian.Uint32(rip[:]))<<32 | uint64(rport)<<16 | uint64(lport)
+}
+
+// getBuf returns a zero-length-irrelevant buffer of BufferSize bytes.
+func (e *Engine) getBuf() []byte {
+	if n := len(e.freeBufs); n > 0 {
+		b := e.freeBufs[n-1]
+		e.freeBufs[n-1] = nil
+		e.freeBufs = e.freeBufs[:n-1]
+		return b
+	}
+	return make([]byte, e.cfg.BufferSize)
+}
+
+func (e *Engine) putBuf(b []byte) {
+	if b != nil && len(e.freeBufs) < 2*maxFreeTCBs {
+		e.freeBufs = append(e.freeBufs, b)
+	}
+}

@@ -1,0 +1,202 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+)
+
+// pattern returns n deterministic bytes for seed.
+func pattern(seed uint64, n int) []byte {
+	b := make([]byte, n)
+	r := rand.New(rand.NewPCG(seed, seed+1))
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+// duplex sends out on c while reading everything the peer sends until
+// EOF, closes c's write side after out, and returns what it read.
+func duplex(c net.Conn, out []byte) ([]byte, error) {
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Write(out)
+		if err == nil {
+			if cw, ok := c.(interface{ CloseWrite() error }); ok {
+				err = cw.CloseWrite()
+			}
+		}
+		errc <- err
+	}()
+	in, rerr := io.ReadAll(c)
+	werr := <-errc
+	return in, errors.Join(rerr, werr)
+}
+
+// exchangeBoth runs one connection from client (dialling) to server
+// (listening, l) with out each way, checking both directions byte-exact.
+func checkExchange(t testing.TB, client net.Conn, server net.Conn, ab, ba []byte) {
+	t.Helper()
+	var wg sync.WaitGroup
+	var got1, got2 []byte
+	var err1, err2 error
+	wg.Add(2)
+	go func() { defer wg.Done(); got1, err1 = duplex(client, ab) }()
+	go func() { defer wg.Done(); got2, err2 = duplex(server, ba) }()
+	wg.Wait()
+	if err1 != nil || err2 != nil {
+		t.Fatalf("client: %v; server: %v", err1, err2)
+	}
+	if !bytes.Equal(got1, ba) {
+		t.Fatalf("client read %d bytes, want %d (equal prefix %d)", len(got1), len(ba), commonPrefix(got1, ba))
+	}
+	if !bytes.Equal(got2, ab) {
+		t.Fatalf("server read %d bytes, want %d (equal prefix %d)", len(got2), len(ab), commonPrefix(got2, ab))
+	}
+	client.Close()
+	server.Close()
+}
+
+func commonPrefix(a, b []byte) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return n
+}
+
+// waitQuiet waits (bounded) until every connection of e is gone or in
+// TIME_WAIT, and fails otherwise.
+func waitQuiet(t testing.TB, e *Engine, name string) {
+	t.Helper()
+	var m map[State]int
+	for range 300 {
+		m = e.states()
+		busy := 0
+		for s, n := range m {
+			if s != StateTimeWait {
+				busy += n
+			}
+		}
+		if busy == 0 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s: connections left: %v", name, m)
+}
+
+var impairments = []struct {
+	name string
+	imp  impairment
+}{
+	{"lossless", impairment{}},
+	{"lossy", impairment{loss: 0.05, reorder: 0.10, dup: 0.02}},
+}
+
+func TestTransfer(t *testing.T) {
+	for _, tc := range impairments {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPair(t, tc.imp, nil)
+			l, err := p.a.Listen(80)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			cc, err := p.b.Dial(ctx, netip.AddrPortFrom(p.addrA, 80))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sc, err := l.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := cc.LocalAddrPort(), sc.RemoteAddrPort(); got != want {
+				t.Errorf("client local %v, server sees %v", got, want)
+			}
+			checkExchange(t, cc, sc, pattern(1, 1<<20), pattern(2, 1<<20))
+			waitQuiet(t, p.a, "server")
+			waitQuiet(t, p.b, "client")
+			st := p.a.Stats()
+			t.Logf("server stats: %+v", st)
+			t.Logf("client stats: %+v", p.b.Stats())
+		})
+	}
+}
+
+func TestManyConns(t *testing.T) {
+	for _, tc := range impairments {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPair(t, tc.imp, nil)
+			l, err := p.a.Listen(80)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const conns = 200
+			go func() {
+				for {
+					c, err := l.Accept()
+					if err != nil {
+						return
+					}
+					go func() {
+						defer c.Close()
+						buf := make([]byte, 4096)
+						for {
+							n, err := c.Read(buf)
+							if n > 0 {
+								c.Write(buf[:n])
+							}
+							if err != nil {
+								c.CloseWrite()
+								return
+							}
+						}
+					}()
+				}
+			}()
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			var wg sync.WaitGroup
+			errs := make(chan error, conns)
+			for i := range conns {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					c, err := p.b.Dial(ctx, netip.AddrPortFrom(p.addrA, 80))
+					if err != nil {
+						errs <- err
+						return
+					}
+					defer c.Close()
+					msg := pattern(uint64(i), 100+i*37)
+					got, err := duplex(c, msg)
+					if err != nil {
+						errs <- err
+						return
+					}
+					if !bytes.Equal(got, msg) {
+						errs <- fmt.Errorf("conn %d: echo of %d bytes came back as %d", i, len(msg), len(got))
+					}
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Error(err)
+			}
+			waitQuiet(t, p.a, "server")
+			waitQuiet(t, p.b, "client")
+		})
+	}
+}

@@ -1,0 +1,173 @@
+package engine
+
+import (
+	"math/rand/v2"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// memLink carries frames from one engine to another in memory, with
+// optional loss, reordering and duplication. Transmit queues copies; one
+// goroutine delivers them in batches, so Transmit never calls into an
+// engine.
+type memLink struct {
+	mu      sync.Mutex
+	q       [][]byte
+	held    []byte // a frame held back to reorder it after the next
+	rng     *rand.Rand
+	to      atomic.Pointer[Engine]
+	notify  chan struct{}
+	done    chan struct{}
+	wg      sync.WaitGroup
+	pool    sync.Pool
+	imp     impairment
+	sent    atomic.Uint64
+	dropped atomic.Uint64
+	// tap, if set, sees every frame before impairment.
+	tap func(frame []byte)
+}
+
+// impairment is a link's misbehaviour, as probabilities per frame.
+type impairment struct {
+	loss, reorder, dup float64
+}
+
+func newMemLink(seed uint64, imp impairment) *memLink {
+	l := &memLink{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), notify: make(chan struct{}, 1),
+		done: make(chan struct{}), imp: imp}
+	l.pool.New = func() any { b := make([]byte, 0, 9100); return &b }
+	return l
+}
+
+func (l *memLink) start(to *Engine) {
+	l.to.Store(to)
+	l.wg.Add(1)
+	go l.deliverLoop()
+}
+
+func (l *memLink) stop() {
+	close(l.done)
+	l.wg.Wait()
+}
+
+func (l *memLink) copyFrame(f []byte) []byte {
+	bp := l.pool.Get().(*[]byte)
+	return append((*bp)[:0], f...)
+}
+
+// Transmit is a Config.Transmit.
+func (l *memLink) Transmit(frames [][]byte) {
+	l.mu.Lock()
+	for _, f := range frames {
+		if l.tap != nil {
+			l.tap(f)
+		}
+		l.sent.Add(1)
+		if l.imp.loss > 0 && l.rng.Float64() < l.imp.loss {
+			l.dropped.Add(1)
+			continue
+		}
+		c := l.copyFrame(f)
+		if l.imp.dup > 0 && l.rng.Float64() < l.imp.dup {
+			l.q = append(l.q, l.copyFrame(f))
+		}
+		if l.imp.reorder > 0 && l.held == nil && l.rng.Float64() < l.imp.reorder {
+			l.held = c
+			continue
+		}
+		l.q = append(l.q, c)
+		if l.held != nil {
+			l.q = append(l.q, l.held)
+			l.held = nil
+		}
+	}
+	l.mu.Unlock()
+	select {
+	case l.notify <- struct{}{}:
+	default:
+	}
+}
+
+func (l *memLink) deliverLoop() {
+	defer l.wg.Done()
+	var batch [][]byte
+	for {
+		select {
+		case <-l.done:
+			return
+		case <-l.notify:
+		}
+		for {
+			l.mu.Lock()
+			batch, l.q = l.q, batch[:0]
+			if len(batch) == 0 && l.held != nil { // never strand a held frame
+				batch = append(batch, l.held)
+				l.held = nil
+			}
+			l.mu.Unlock()
+			if len(batch) == 0 {
+				break
+			}
+			l.to.Load().DeliverBatch(batch, nil)
+			for i, f := range batch {
+				l.pool.Put(&f)
+				batch[i] = nil
+			}
+		}
+	}
+}
+
+// pair is two engines joined by two links.
+type pair struct {
+	a, b   *Engine
+	ab, ba *memLink // a's frames to b, b's to a
+	addrA  netip.Addr
+	addrB  netip.Addr
+	macA   [6]byte
+	macB   [6]byte
+}
+
+var (
+	testAddrA = netip.MustParseAddr("10.9.0.1")
+	testAddrB = netip.MustParseAddr("10.9.0.2")
+	testMACA  = [6]byte{0x02, 0, 0, 0, 0, 0xa}
+	testMACB  = [6]byte{0x02, 0, 0, 0, 0, 0xb}
+)
+
+func newPair(t testing.TB, imp impairment, mod func(*Config)) *pair {
+	t.Helper()
+	p := &pair{addrA: testAddrA, addrB: testAddrB, macA: testMACA, macB: testMACB}
+	p.ab = newMemLink(1, imp)
+	p.ba = newMemLink(2, imp)
+	ca := Config{Addr: p.addrA, MAC: p.macA, Transmit: p.ab.Transmit,
+		Resolve: func(netip.Addr) ([6]byte, bool) { return p.macB, true }}
+	cb := Config{Addr: p.addrB, MAC: p.macB, Transmit: p.ba.Transmit,
+		Resolve: func(netip.Addr) ([6]byte, bool) { return p.macA, true }}
+	if mod != nil {
+		mod(&ca)
+		mod(&cb)
+	}
+	p.a, p.b = New(ca), New(cb)
+	p.ab.start(p.b)
+	p.ba.start(p.a)
+	t.Cleanup(func() {
+		p.a.Close()
+		p.b.Close()
+		p.ab.stop()
+		p.ba.stop()
+	})
+	return p
+}
+
+// states counts the engine's connections by state.
+func (e *Engine) states() map[State]int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	m := map[State]int{}
+	for _, t := range e.conns {
+		m[t.state]++
+	}
+	return m
+}

@@ -1,0 +1,52 @@
+package engine
+
+import "sync/atomic"
+
+// counters are the engine's atomic counters.
+type counters struct {
+	segsIn, segsOut, malformed, badChecksum, resetsSent, resetsRcvd   atomic.Uint64
+	retransmits, fastRetransmits, timeouts, synDropped, acceptDropped atomic.Uint64
+	accepted, dialled, oooDropped, challengeAcks, probes              atomic.Uint64
+}
+
+// Stats is a snapshot of an engine's counters.
+type Stats struct {
+	// SegmentsIn and SegmentsOut count TCP segments handled and sent.
+	SegmentsIn, SegmentsOut uint64
+	// Malformed counts truncated or inconsistent frames to our address
+	// (and IP fragments, which are not reassembled); BadChecksum those
+	// whose IPv4 or TCP checksum failed. All were dropped.
+	Malformed, BadChecksum uint64
+	// ResetsSent and ResetsReceived count RST segments.
+	ResetsSent, ResetsReceived uint64
+	// Retransmits counts segments resent on RTO, FastRetransmits those
+	// resent on three duplicate ACKs (and NewReno partial ACKs).
+	Retransmits, FastRetransmits uint64
+	// Timeouts counts connections given up after repeated RTOs.
+	Timeouts uint64
+	// SynDropped counts SYNs dropped by a full backlog; AcceptDropped
+	// handshakes reset because the accept queue was full.
+	SynDropped, AcceptDropped uint64
+	// Accepted and Dialled count established connections.
+	Accepted, Dialled uint64
+	// OutOfOrderDropped counts out-of-order segments not kept because
+	// the out-of-order queue was full.
+	OutOfOrderDropped uint64
+	// ChallengeACKs counts RFC 5961 challenge ACKs; Probes zero-window
+	// probes.
+	ChallengeACKs, Probes uint64
+}
+
+// Stats returns the engine's counters.
+func (e *Engine) Stats() Stats {
+	c := &e.stats
+	return Stats{
+		SegmentsIn: c.segsIn.Load(), SegmentsOut: c.segsOut.Load(),
+		Malformed: c.malformed.Load(), BadChecksum: c.badChecksum.Load(),
+		ResetsSent: c.resetsSent.Load(), ResetsReceived: c.resetsRcvd.Load(),
+		Retransmits: c.retransmits.Load(), FastRetransmits: c.fastRetransmits.Load(),
+		Timeouts: c.timeouts.Load(), SynDropped: c.synDropped.Load(), AcceptDropped: c.acceptDropped.Load(),
+		Accepted: c.accepted.Load(), Dialled: c.dialled.Load(), OutOfOrderDropped: c.oooDropped.Load(),
+		ChallengeACKs: c.challengeAcks.Load(), Probes: c.probes.Load(),
+	}
+}
