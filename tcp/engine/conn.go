@@ -209,6 +209,8 @@ func (e *Engine) closeConnLocked(c *Conn) {
 		e.recycle(t)
 	case t.rcv.n > 0 || t.state == StateSynSent || t.state == StateSynRcvd:
 		e.abortLocked(t, errReset, true)
+	case t.state == StateTimeWait:
+		e.releaseRcv(t)
 	default:
 		e.shutdownWrite(t)
 		if t.state == StateFinWait2 {

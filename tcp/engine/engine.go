@@ -101,7 +101,9 @@ type Engine struct {
 
 	stats counters
 
-	txPool sync.Pool // *txBatch
+	// freeBatches holds transmit batches between uses; a channel, not
+	// a sync.Pool, so that a GC does not drop their 90 KB of buffers.
+	freeBatches chan *txBatch
 
 	// mu protects everything below and every tcb, Listener and Conn
 	// field marked "guarded by e.mu". Lock order: mu only; Transmit is
@@ -180,7 +182,7 @@ func New(cfg Config) *Engine {
 	e.key = [2]uint64{binary.LittleEndian.Uint64(k[:]), binary.LittleEndian.Uint64(k[8:])}
 	e.epoch = cfg.Now()
 	e.portNext = uint16(32768 + binary.LittleEndian.Uint16(k[:2])%28232)
-	e.txPool.New = func() any { return newTxBatch(e.frameLen) }
+	e.freeBatches = make(chan *txBatch, 8)
 	e.wheel.init(e.clock())
 	e.wg.Add(1)
 	go e.timerLoop()
@@ -318,7 +320,11 @@ func (e *Engine) frameBuf() []byte {
 		e.transmit(b) // a full batch goes now, under the lock
 	}
 	if e.cur == nil {
-		e.cur = e.txPool.Get().(*txBatch)
+		select {
+		case e.cur = <-e.freeBatches:
+		default:
+			e.cur = newTxBatch(e.frameLen)
+		}
 	}
 	return e.cur.bufs[len(e.cur.frames)]
 }
@@ -334,7 +340,10 @@ func (e *Engine) transmit(b *txBatch) {
 	}
 	clear(b.frames)
 	b.frames = b.frames[:0]
-	e.txPool.Put(b)
+	select {
+	case e.freeBatches <- b:
+	default:
+	}
 }
 
 // timerTick is the timer wheel's granularity.

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/netip"
 	"syscall"
-	"time"
 )
 
 // State is a TCP connection state (RFC 9293 section 3.3.2).
@@ -168,6 +167,16 @@ func (e *Engine) finishLocked(t *tcb) {
 	e.recycle(t)
 }
 
+// releaseRcv gives back the receive buffer of a tcb that can receive no
+// more data and holds nothing for the application: TIME_WAIT holds only
+// the 4-tuple and sequence numbers.
+func (e *Engine) releaseRcv(t *tcb) {
+	if t.handle == nil && t.rcv.n == 0 && t.rcv.buf != nil {
+		e.putBuf(t.rcv.buf)
+		t.rcv = ring{}
+	}
+}
+
 // recycle returns a finished tcb with no handle to the free list.
 func (e *Engine) recycle(t *tcb) {
 	e.putBuf(t.rcv.buf)
@@ -202,6 +211,7 @@ func (e *Engine) enterTimeWait(t *tcb, now int64) {
 	t.persist = false
 	e.putBuf(t.snd.buf)
 	t.snd = ring{}
+	e.releaseRcv(t)
 	e.wheel.arm(t, now+int64(e.cfg.TimeWait))
 	if t.handle != nil {
 		t.handle.wakeAll()
@@ -279,4 +289,3 @@ func (t *tcb) rttSample(r int64) {
 	t.rto = min(t.rto, int64(maxRTO))
 }
 
-var _ = time.Second
