@@ -17,7 +17,7 @@ type memLink struct {
 	q       [][]byte
 	held    []byte // a frame held back to reorder it after the next
 	rng     *rand.Rand
-	to      atomic.Pointer[Engine]
+	deliver func(frames [][]byte)
 	notify  chan struct{}
 	done    chan struct{}
 	wg      sync.WaitGroup
@@ -42,7 +42,12 @@ func newMemLink(seed uint64, imp impairment) *memLink {
 }
 
 func (l *memLink) start(to *Engine) {
-	l.to.Store(to)
+	l.startFunc(func(frames [][]byte) { to.DeliverBatch(frames, nil) })
+}
+
+// startFunc starts delivering batches of frames to deliver.
+func (l *memLink) startFunc(deliver func(frames [][]byte)) {
+	l.deliver = deliver
 	l.wg.Add(1)
 	go l.deliverLoop()
 }
@@ -110,7 +115,7 @@ func (l *memLink) deliverLoop() {
 			if len(batch) == 0 {
 				break
 			}
-			l.to.Load().DeliverBatch(batch, nil)
+			l.deliver(batch)
 			for i, f := range batch {
 				l.pool.Put(&f)
 				batch[i] = nil

@@ -288,4 +288,3 @@ func (t *tcb) rttSample(r int64) {
 	t.rto = max(t.rto, int64(minRTO))
 	t.rto = min(t.rto, int64(maxRTO))
 }
-
