@@ -157,7 +157,7 @@ func (a *appliance) coreSamples() []metrics.CoreSample {
 		r[k] = metrics.CoreSample{
 			FramesIn: c.FramesIn, FramesOut: c.FramesOut, Drops: c.Drops,
 			Accepted: c.Accepted, Dialled: c.Dialled, SteeringMisses: c.SteeringMisses,
-			Malformed: s.Malformed, NotForUs: s.NotForUs, ICMPErrors: s.ICMPErrors, TxErrors: s.TxErrors,
+			Malformed: s.Malformed, Unsupported: s.Unsupported, NotForUs: s.NotForUs, ICMPErrors: s.ICMPErrors, TxErrors: s.TxErrors,
 			Dials: s.Dials, DialFailures: s.DialFailures, BindAttempts: s.BindAttempts, PortsExhausted: s.PortsExhausted,
 			ResetsSent: s.ResetsSent, ResetsReceived: s.ResetsReceived, Established: s.CurrentEstablished,
 		}

@@ -307,7 +307,8 @@ func TestICMPErrorSteered(t *testing.T) {
 func TestMalformedDropped(t *testing.T) {
 	p := newPair(t, NewToeplitzSteering(2), NewToeplitzSteering(2))
 	c := p.a.Core(1)
-	bad := [][]byte{nil, {1, 2, 3}, []byte("garbage garbage garbage garbage garbage garbage")}
+	ipv4Garbage := append([]byte("garbage garb\x08\x00"), []byte("age garbage garbage garbage garbage")...)
+	bad := [][]byte{nil, {1, 2, 3}, ipv4Garbage}
 	for _, f := range bad {
 		if k := c.Steer(f); k != percpu.Drop {
 			t.Errorf("Steer(%q) = %d, want Drop", f, k)
@@ -315,6 +316,14 @@ func TestMalformedDropped(t *testing.T) {
 	}
 	if got := c.Stats().Malformed; got != uint64(len(bad)) {
 		t.Errorf("Malformed = %d after Steer, want %d", got, len(bad))
+	}
+	// Well-formed frames of other protocols are dropped but not malformed.
+	ipv6 := append([]byte("\xff\xff\xff\xff\xff\xff\x02\x00\x00\x00\x00\x01\x86\xdd"), make([]byte, 40)...)
+	if k := c.Steer(ipv6); k != percpu.Drop {
+		t.Errorf("Steer(IPv6) = %d, want Drop", k)
+	}
+	if st := c.Stats(); st.Unsupported != 1 || st.Malformed != uint64(len(bad)) {
+		t.Errorf("after an IPv6 frame: Unsupported = %d, Malformed = %d; want 1 and %d", st.Unsupported, st.Malformed, len(bad))
 	}
 	c.Deliver([][]byte{{1, 2, 3}})
 	if got := c.Stats().Malformed; got != uint64(len(bad))+1 {

@@ -5,8 +5,11 @@ import "sync/atomic"
 // CoreStats are one core's counters, read with Core.Stats.
 type CoreStats struct {
 	// Malformed counts frames Steer or Deliver could not parse (runts,
-	// bad IPv4 headers, truncated TCP/UDP/ICMP, unknown EtherTypes).
+	// bad IPv4 headers, truncated TCP/UDP/ICMP).
 	Malformed uint64
+	// Unsupported counts well-formed frames of protocols the appliance
+	// does not speak (IPv6, VLAN tags, LLDP and other EtherTypes).
+	Unsupported uint64
 	// NotForUs counts unicast frames for another MAC.
 	NotForUs uint64
 	// DroppedDetached counts frames delivered before the stack was
@@ -39,7 +42,8 @@ type CoreStats struct {
 // coreStats are the atomic counters behind CoreStats that this package
 // keeps itself.
 type coreStats struct {
-	malformed, notForUs, droppedDetached, icmpErrors    atomic.Uint64
+	malformed, unsupported, notForUs, droppedDetached   atomic.Uint64
+	icmpErrors                                          atomic.Uint64
 	arpRepliesSuppressed, txErrors, dials, dialFailures atomic.Uint64
 	bindAttempts, portsExhausted, accepted              atomic.Uint64
 }
@@ -49,6 +53,7 @@ func (c *Core) Stats() CoreStats {
 	tcp := c.stack.Stats().TCP
 	return CoreStats{
 		Malformed:            c.stats.malformed.Load(),
+		Unsupported:          c.stats.unsupported.Load(),
 		NotForUs:             c.stats.notForUs.Load(),
 		DroppedDetached:      c.stats.droppedDetached.Load(),
 		ICMPErrors:           c.stats.icmpErrors.Load(),

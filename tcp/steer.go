@@ -23,16 +23,34 @@ import (
 //     type) delivers them there directly; a reassembled TCP segment that
 //     then belongs to another core is answered with a RST. TCP sets DF, so
 //     this is rare.
-//   - VLAN tags, IPv6 and other EtherTypes are dropped.
+//   - VLAN tags, IPv6 and other EtherTypes are dropped, and counted apart
+//     from malformed frames: they are well formed, only not spoken here.
 func (c *Core) Steer(frame []byte) int {
-	k := percpu.Drop
-	if off := c.link.frameOffset(); len(frame) >= off {
-		k = steerFrame(c.s.steering, frame[off:])
-	}
-	if k == percpu.Drop {
+	off := c.link.frameOffset()
+	if len(frame) < off {
 		c.stats.malformed.Add(1)
+		return percpu.Drop
+	}
+	frame = frame[off:]
+	k := steerFrame(c.s.steering, frame)
+	if k == percpu.Drop {
+		if unsupported(frame) {
+			c.stats.unsupported.Add(1)
+		} else {
+			c.stats.malformed.Add(1)
+		}
 	}
 	return k
+}
+
+// unsupported reports whether frame is an Ethernet frame of a protocol the
+// appliance does not speak.
+func unsupported(frame []byte) bool {
+	if len(frame) < ethHeaderLen {
+		return false
+	}
+	t := header.Ethernet(frame).Type()
+	return t != header.ARPProtocolNumber && t != header.IPv4ProtocolNumber
 }
 
 // steerFrame is Steer without the counting.

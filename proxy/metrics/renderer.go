@@ -17,13 +17,14 @@ type CoreSample struct {
 	// From the per-core runtime (percpu.Snapshot).
 	FramesIn       uint64 // frames received from the core's NIC queue
 	FramesOut      uint64 // frames transmitted on the core's NIC queue
-	Drops          uint64 // malformed frames, failed transmits, full inboxes
+	Drops          uint64 // malformed or unsupported frames, failed transmits, full inboxes
 	Accepted       uint64 // connections accepted by the core's stack
 	Dialled        uint64 // connections dialled from the core's stack
 	SteeringMisses uint64 // frames that arrived on this core but belong to another
 
 	// From the core's TCP/IP stack (tcp.CoreStats).
 	Malformed      uint64 // frames the stack could not parse
+	Unsupported    uint64 // well-formed frames of protocols not spoken (IPv6, VLAN, ...)
 	NotForUs       uint64 // unicast frames for another MAC
 	ICMPErrors     uint64 // ICMP errors delivered to this core
 	TxErrors       uint64 // frames the link did not send
