@@ -1,0 +1,285 @@
+//go:build linux
+
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bareproxy/bareproxy/board/hosted"
+	"github.com/bareproxy/bareproxy/percpu"
+	"golang.org/x/sys/unix"
+)
+
+// kns is a fresh network namespace held by one locked OS thread; work that
+// must happen inside it (TAP creation, ip(8), sockets) runs through do.
+type kns struct{ work chan func() }
+
+func newKNS(t *testing.T) *kns {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("skipping: network namespaces and TAP devices need root")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("skipping: ip(8) not installed")
+	}
+	ns := &kns{work: make(chan func())}
+	started := make(chan error, 1)
+	go ns.serve(started)
+	if err := <-started; err != nil {
+		t.Skipf("skipping: cannot create a network namespace: %v", err)
+	}
+	t.Cleanup(func() { close(ns.work) })
+	return ns
+}
+
+func (ns *kns) serve(started chan<- error) {
+	runtime.LockOSThread() // never unlocked: the thread dies with the namespace
+	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+		started <- err
+		return
+	}
+	started <- nil
+	for fn := range ns.work {
+		fn()
+	}
+}
+
+func (ns *kns) do(fn func() error) error {
+	errc := make(chan error, 1)
+	ns.work <- func() { errc <- fn() }
+	return <-errc
+}
+
+func (ns *kns) ip(args ...string) error {
+	return ns.do(func() error {
+		out, err := exec.Command("ip", args...).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+		return nil
+	})
+}
+
+var (
+	kernAddr = netip.MustParseAddr("10.77.0.1")
+	engAddr  = netip.MustParseAddr("10.77.0.2")
+	engMAC   = [6]byte{0x02, 0x77, 0, 0, 0, 2}
+)
+
+// kernelRig is an engine on a TAP device whose other side is the kernel
+// of a fresh namespace; the pump drops a fraction of frames each way.
+type kernelRig struct {
+	ns      *kns
+	e       *Engine
+	kmac    [6]byte
+	dropped atomic.Uint64
+}
+
+func newKernelRig(t *testing.T, loss float64) *kernelRig {
+	t.Helper()
+	ns := newKNS(t)
+	name := fmt.Sprintf("eng%d", os.Getpid()%100000)
+	var tap *hosted.TAP
+	err := ns.do(func() (err error) { tap, err = hosted.OpenTAP(name, 1); return err })
+	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) || errors.Is(err, os.ErrNotExist) {
+		t.Skipf("skipping: cannot create TAP devices: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &kernelRig{ns: ns}
+	for _, args := range [][]string{
+		{"link", "set", "lo", "up"},
+		{"addr", "add", kernAddr.String() + "/24", "dev", tap.Name()},
+		{"link", "set", tap.Name(), "up"},
+		{"neigh", "add", engAddr.String(), "lladdr", net.HardwareAddr(engMAC[:]).String(), "dev", tap.Name(), "nud", "permanent"},
+	} {
+		if err := ns.ip(args...); err != nil {
+			tap.Close()
+			t.Fatal(err)
+		}
+	}
+	if err := ns.do(func() error {
+		ifc, err := net.InterfaceByName(tap.Name())
+		if err == nil {
+			copy(r.kmac[:], ifc.HardwareAddr)
+		}
+		return err
+	}); err != nil {
+		tap.Close()
+		t.Fatal(err)
+	}
+	q := tap.Queues()[0]
+	var txMu sync.Mutex
+	txRand := rand.New(rand.NewPCG(7, 8))
+	var txScratch [][]byte
+	r.e = New(Config{Addr: engAddr, MAC: engMAC, ResetUnknown: true,
+		Resolve: func(netip.Addr) ([6]byte, bool) { return r.kmac, true },
+		Transmit: func(frames [][]byte) {
+			txMu.Lock()
+			defer txMu.Unlock()
+			txScratch = txScratch[:0]
+			for _, f := range frames {
+				if loss > 0 && txRand.Float64() < loss {
+					r.dropped.Add(1)
+					continue
+				}
+				txScratch = append(txScratch, f)
+			}
+			if len(txScratch) > 0 {
+				q.Transmit(txScratch)
+			}
+		}})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // the core's worker: TAP to engine
+		defer wg.Done()
+		rxRand := rand.New(rand.NewPCG(9, 10))
+		bufs := make([][]byte, percpu.BatchSize)
+		sizes := make([]int, percpu.BatchSize)
+		for i := range bufs {
+			bufs[i] = make([]byte, percpu.MaxFrame)
+		}
+		for {
+			n, err := q.Receive(bufs, sizes)
+			if err != nil {
+				return
+			}
+			for i := range n {
+				if loss > 0 && rxRand.Float64() < loss {
+					r.dropped.Add(1)
+					continue
+				}
+				r.e.Deliver(bufs[i][:sizes[i]])
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		r.e.Close()
+		tap.Close()
+		wg.Wait()
+	})
+	return r
+}
+
+func TestKernelPeer(t *testing.T) {
+	for _, loss := range []float64{0, 0.03} {
+		t.Run(fmt.Sprintf("loss=%g", loss), func(t *testing.T) {
+			r := newKernelRig(t, loss)
+			ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+			defer cancel()
+
+			// Kernel clients to the engine's listener.
+			l, err := r.e.Listen(80)
+			if err != nil {
+				t.Fatal(err)
+			}
+			go func() {
+				for {
+					c, err := l.Accept()
+					if err != nil {
+						return
+					}
+					go func() { // echo until EOF, then close
+						defer c.Close()
+						buf := make([]byte, 32<<10)
+						for {
+							n, err := c.Read(buf)
+							if n > 0 {
+								if _, werr := c.Write(buf[:n]); werr != nil {
+									return
+								}
+							}
+							if err != nil {
+								c.CloseWrite()
+								return
+							}
+						}
+					}()
+				}
+			}()
+			kdial := func() (net.Conn, error) {
+				var c net.Conn
+				err := r.ns.do(func() (err error) {
+					d := net.Dialer{Timeout: 30 * time.Second}
+					c, err = d.DialContext(ctx, "tcp", netip.AddrPortFrom(engAddr, 80).String())
+					return err
+				})
+				return c, err
+			}
+			for i := range 200 {
+				c, err := kdial()
+				if err != nil {
+					t.Fatalf("kernel dial %d: %v", i, err)
+				}
+				msg := pattern(uint64(i), 100)
+				got, err := duplex(c, msg)
+				c.Close()
+				if err != nil || !bytes.Equal(got, msg) {
+					t.Fatalf("kernel client %d: got %d bytes, err %v", i, len(got), err)
+				}
+			}
+			c, err := kdial()
+			if err != nil {
+				t.Fatal(err)
+			}
+			big := pattern(99, 1<<20)
+			got, err := duplex(c, big)
+			c.Close()
+			if err != nil || !bytes.Equal(got, big) {
+				t.Fatalf("kernel client 1 MiB echo: got %d bytes (equal prefix %d), err %v", len(got), commonPrefix(got, big), err)
+			}
+
+			// The engine dialling a kernel listener.
+			var kl net.Listener
+			if err := r.ns.do(func() (err error) {
+				kl, err = net.Listen("tcp", netip.AddrPortFrom(kernAddr, 0).String())
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			defer kl.Close()
+			kport := uint16(kl.Addr().(*net.TCPAddr).Port)
+			accepted := make(chan net.Conn)
+			go func() {
+				for {
+					c, err := kl.Accept()
+					if err != nil {
+						close(accepted)
+						return
+					}
+					accepted <- c
+				}
+			}()
+			to := netip.AddrPortFrom(kernAddr, kport)
+			for i := range 201 {
+				cc, err := r.e.Dial(ctx, to)
+				if err != nil {
+					t.Fatalf("engine dial %d: %v", i, err)
+				}
+				sc := <-accepted
+				n := 100
+				if i == 200 {
+					n = 1 << 20
+				}
+				checkExchange(t, cc, sc, pattern(uint64(1000+i), n), pattern(uint64(2000+i), n))
+			}
+			waitQuiet(t, r.e, "engine")
+			t.Logf("dropped %d frames; engine stats: %+v", r.dropped.Load(), r.e.Stats())
+		})
+	}
+}
