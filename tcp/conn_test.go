@@ -200,6 +200,9 @@ func TestListenerCloseUnblocks(t *testing.T) {
 // TestConnReadWriteAllocs checks that a Read of data already received and
 // a Write that fits the send buffer allocate nothing of their own.
 func TestConnReadWriteAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts do not hold under the race detector (sync.Pool drops items)")
+	}
 	client, server := connPair(t)
 	msg := []byte("0123456789")
 	buf := make([]byte, len(msg))
