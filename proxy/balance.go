@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"math/rand/v2"
+	"net/netip"
 	"sync/atomic"
 
 	"github.com/bareproxy/bareproxy/proxy/config"
@@ -210,4 +211,20 @@ func hashKey(b []byte) uint64 {
 	h *= 0x94d049bb133111eb
 	h ^= h >> 31
 	return h
+}
+
+// sourceKey returns what balance source hashes for a client address: its
+// four bytes for IPv4 (IPv4-mapped IPv6 alike, so a client hashes the
+// same however it was announced), its sixteen for IPv6. ok is false for
+// no address (an unknown peer), which falls back to round robin.
+func sourceKey(a netip.Addr) (key uint64, ok bool) {
+	switch {
+	case a.Is4() || a.Is4In6():
+		b := a.As4()
+		return hashKey(b[:]), true
+	case a.Is6():
+		b := a.As16()
+		return hashKey(b[:]), true
+	}
+	return 0, false
 }

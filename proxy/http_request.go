@@ -179,8 +179,7 @@ func (cc *clientConn) balanceKey(be *Backend) (key uint64, ok bool) {
 		}
 		return 0, false
 	case config.Source:
-		a := cc.s.Src.Addr().As4()
-		return hashKey(a[:]), true
+		return sourceKey(cc.s.Src.Addr())
 	}
 	return 0, false
 }

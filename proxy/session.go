@@ -144,8 +144,7 @@ func (s *Session) Connect(be *Backend, key []byte) (*Upstream, error) {
 	if hasKey {
 		k = hashKey(key)
 	} else if be.Config.Balance.Algorithm == config.Source {
-		a := s.Src.Addr().As4()
-		k, hasKey = hashKey(a[:]), true
+		k, hasKey = sourceKey(s.Src.Addr())
 	}
 	var triedBuf [4]*Server
 	tried := triedBuf[:0]
