@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"fmt"
 	"io"
 	"net"
 	"testing"
@@ -10,20 +9,8 @@ import (
 // BenchmarkSpliceThroughput pushes 1 MiB per op through one proxied
 // connection to an echo server and back (loopback, HostNetwork).
 func BenchmarkSpliceThroughput(b *testing.B) {
-	be := backend(b, echo)
-	port := freePort(b)
-	r := startBench(b, testDefaults+fmt.Sprintf(`
-frontend fe
-    bind 127.0.0.1:%d
-    default_backend be
-backend be
-    server s %s
-`, port, be))
-	c, err := net.Dial("tcp4", r.addr)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
+	r := startTCP(b, oneBackend{servers: []string{"s " + backend(b, echo)}}, host())
+	c := dial(b, r.addr)
 	msg := make([]byte, 1<<20)
 	buf := make([]byte, 1<<20)
 	b.SetBytes(int64(len(msg)))
@@ -40,18 +27,8 @@ backend be
 // BenchmarkConnRate measures connect, 100 B each way, close, through the
 // proxy on one core.
 func BenchmarkConnRate(b *testing.B) {
-	be := backend(b, echo)
-	port := freePort(b)
-	r := startBench(b, fmt.Sprintf(`defaults
-    timeout connect 2s
-    timeout client 30s
-    timeout server 30s
-frontend fe
-    bind 127.0.0.1:%d
-    default_backend be
-backend be
-    server s %s
-`, port, be))
+	be := oneBackend{servers: []string{"s " + backend(b, echo)}}
+	r := startTB(b, benchDefaults("")+be.config(freePort(b)))
 	msg := make([]byte, 100)
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -67,9 +44,4 @@ backend be
 		}
 		c.Close()
 	}
-}
-
-func startBench(b *testing.B, src string) *running {
-	b.Helper()
-	return startTB(b, src)
 }

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -80,36 +79,28 @@ func fetch(t *testing.T, addr string) string {
 // waitState polls (bounded, generously) until the server's Up is want.
 func waitState(t *testing.T, s *Server, want bool) {
 	t.Helper()
-	for i := 0; s.Up() != want; i++ {
-		if i > 2000 { // 20s, against checks every 20ms
-			t.Fatalf("server %s: Up stayed %v, want %v (status %q)", s.Name(), s.Up(), want, s.Status())
-		}
-		time.Sleep(10 * time.Millisecond)
+	// 20s, against checks every 20ms.
+	if !eventually(10*time.Millisecond, func() bool { return s.Up() == want }) {
+		t.Fatalf("server %s: Up stayed %v, want %v (status %q)", s.Name(), s.Up(), want, s.Status())
 	}
 }
 
 func TestCheckHTTPDownAndUp(t *testing.T) {
 	be := newHCBackend(t, "s1")
 	other := newHCBackend(t, "s2")
-	r := start(t, testDefaults+fmt.Sprintf(`
-frontend fe
-    bind 127.0.0.1:%d
-    default_backend be
-backend be
-    option httpchk GET /health HTTP/1.1
-    http-check expect status 200
-    server s1 %s check inter 20ms rise 2 fall 3
-    server s2 %s check inter 20ms
-`, freePort(t), be.addr, other.addr), []Network{HostNetwork{ReusePort: true}, HostNetwork{ReusePort: true}})
+	r := startTCP(t, oneBackend{
+		be: []string{"option httpchk GET /health HTTP/1.1", "http-check expect status 200"},
+		servers: []string{
+			"s1 " + be.addr + " check inter 20ms rise 2 fall 3",
+			"s2 " + other.addr + " check inter 20ms",
+		},
+	}, twoCores())
 	s := r.p.Backend("be").Servers[0]
 	if s.Check() == nil {
 		t.Fatal("no checker for a server with check")
 	}
-	for i := 0; be.checks.Load() < 3; i++ {
-		if i > 2000 {
-			t.Fatal("no checks reached the backend")
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !eventually(10*time.Millisecond, func() bool { return be.checks.Load() >= 3 }) {
+		t.Fatal("no checks reached the backend")
 	}
 	if !s.Up() || s.Status() != "UP" {
 		t.Fatalf("healthy server: up %v status %q", s.Up(), s.Status())
@@ -146,19 +137,10 @@ func TestCheckTCPDownAndUp(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	go acceptAndClose(ln)
-	r := start(t, testDefaults+fmt.Sprintf(`
-frontend fe
-    bind 127.0.0.1:%d
-    default_backend be
-backend be
-    server s1 %s check inter 20ms fall 2 rise 2
-`, freePort(t), addr), host())
+	r := startTCP(t, oneBackend{servers: []string{"s1 " + addr + " check inter 20ms fall 2 rise 2"}}, host())
 	s := r.p.Backend("be").Servers[0]
-	for i := 0; s.CheckStats() == nil || s.CheckStats().Checks < 2; i++ {
-		if i > 2000 {
-			t.Fatal("no checks ran")
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !eventually(10*time.Millisecond, func() bool { return s.CheckStats() != nil && s.CheckStats().Checks >= 2 }) {
+		t.Fatal("no checks ran")
 	}
 	if !s.Up() {
 		t.Fatalf("listening server is down: %q", s.Status())
@@ -196,16 +178,10 @@ func acceptAndClose(ln net.Listener) {
 func TestDownServerGetsNoTraffic(t *testing.T) {
 	good, bad := newHCBackend(t, "good"), newHCBackend(t, "bad")
 	bad.healthy.Store(false)
-	r := start(t, testDefaults+fmt.Sprintf(`
-frontend fe
-    bind 127.0.0.1:%d
-    default_backend be
-backend be
-    balance roundrobin
-    option httpchk GET /health
-    server good %s check inter 20ms
-    server bad %s check inter 20ms
-`, freePort(t), good.addr, bad.addr), []Network{HostNetwork{ReusePort: true}, HostNetwork{ReusePort: true}})
+	r := startTCP(t, oneBackend{
+		be:      []string{"balance roundrobin", "option httpchk GET /health"},
+		servers: []string{"good " + good.addr + " check inter 20ms", "bad " + bad.addr + " check inter 20ms"},
+	}, twoCores())
 	waitState(t, r.p.Backend("be").Servers[1], false)
 	for i := range 20 {
 		if got := fetch(t, r.addr); got != "good" {
@@ -224,17 +200,10 @@ backend be
 // every primary is down, and gives it back when one recovers.
 func TestBackupOnlyWhenPrimariesDown(t *testing.T) {
 	p1, p2, b1 := newHCBackend(t, "p1"), newHCBackend(t, "p2"), newHCBackend(t, "b1")
-	r := start(t, testDefaults+fmt.Sprintf(`
-frontend fe
-    bind 127.0.0.1:%d
-    default_backend be
-backend be
-    option httpchk GET /health
-    default-server check inter 20ms rise 2 fall 2
-    server p1 %s
-    server p2 %s
-    server b1 %s backup
-`, freePort(t), p1.addr, p2.addr, b1.addr), host())
+	r := startTCP(t, oneBackend{
+		be:      []string{"option httpchk GET /health", "default-server check inter 20ms rise 2 fall 2"},
+		servers: []string{"p1 " + p1.addr, "p2 " + p2.addr, "b1 " + b1.addr + " backup"},
+	}, host())
 	srv := r.p.Backend("be").Servers
 	count := func(n int) map[string]int {
 		got := map[string]int{}
@@ -273,14 +242,7 @@ backend be
 func TestAllDownClosesAtOnce(t *testing.T) {
 	be := newHCBackend(t, "s1")
 	be.healthy.Store(false)
-	r := start(t, testDefaults+fmt.Sprintf(`
-frontend fe
-    bind 127.0.0.1:%d
-    default_backend be
-backend be
-    option httpchk
-    server s1 %s check inter 20ms
-`, freePort(t), be.addr), host())
+	r := startTCP(t, oneBackend{be: []string{"option httpchk"}, servers: []string{"s1 " + be.addr + " check inter 20ms"}}, host())
 	waitState(t, r.p.Backend("be").Servers[0], false)
 	if got := fetch(t, r.addr); got != "" {
 		t.Errorf("got %q, want the connection closed", got)
@@ -296,21 +258,14 @@ backend be
 
 func TestServerStatus(t *testing.T) {
 	be := newHCBackend(t, "s1")
-	r := start(t, testDefaults+fmt.Sprintf(`
-frontend fe
-    bind 127.0.0.1:%d
-    default_backend be
-backend be
-    server checked %s check inter 20ms
-    server plain %s
-    server maint %s check disabled
-`, freePort(t), be.addr, be.addr, be.addr), host())
+	r := startTCP(t, oneBackend{servers: []string{
+		"checked " + be.addr + " check inter 20ms",
+		"plain " + be.addr,
+		"maint " + be.addr + " check disabled",
+	}}, host())
 	srv := r.p.Backend("be").Servers
-	for i := 0; srv[0].CheckStats() == nil || srv[0].CheckStats().Checks == 0; i++ {
-		if i > 2000 {
-			t.Fatal("no checks")
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !eventually(10*time.Millisecond, func() bool { return srv[0].CheckStats() != nil && srv[0].CheckStats().Checks != 0 }) {
+		t.Fatal("no checks")
 	}
 	tests := []struct {
 		s         *Server
@@ -338,21 +293,10 @@ backend be
 // counts checks sees none afterwards.
 func TestCheckersStopWithRun(t *testing.T) {
 	be := newHCBackend(t, "s1")
-	cfgSrc := testDefaults + fmt.Sprintf(`
-frontend fe
-    bind 127.0.0.1:%d
-    default_backend be
-backend be
-    option httpchk
-    server s1 %s check inter 10ms
-`, freePort(t), be.addr)
 	t.Run("run", func(t *testing.T) {
-		start(t, cfgSrc, host())
-		for i := 0; be.checks.Load() < 2; i++ {
-			if i > 2000 {
-				t.Fatal("no checks")
-			}
-			time.Sleep(10 * time.Millisecond)
+		startTCP(t, oneBackend{be: []string{"option httpchk"}, servers: []string{"s1 " + be.addr + " check inter 10ms"}}, host())
+		if !eventually(10*time.Millisecond, func() bool { return be.checks.Load() >= 2 }) {
+			t.Fatal("no checks")
 		}
 	}) // the subtest's cleanup stops Run, which waits for the checkers
 	n := be.checks.Load()

@@ -33,6 +33,58 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
+// testDefaults is the global and defaults sections of the mode tcp tests.
+const testDefaults = `global
+    log stdout local0
+defaults
+    mode tcp
+    log global
+    option tcplog
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+`
+
+// oneBackend describes the proxy most tests run: frontend fe binds
+// 127.0.0.1:port and sends everything to backend be.
+type oneBackend struct {
+	fe      []string // extra frontend lines, after the bind
+	be      []string // extra backend lines, before the servers
+	servers []string // each the rest of a server line: "s1 127.0.0.1:80 maxconn 1"
+}
+
+// config returns the frontend and backend sections, bound to port.
+func (o oneBackend) config(port int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nfrontend fe\n    bind 127.0.0.1:%d\n", port)
+	for _, l := range o.fe {
+		b.WriteString("    " + l + "\n")
+	}
+	b.WriteString("    default_backend be\nbackend be\n")
+	for _, l := range o.be {
+		b.WriteString("    " + l + "\n")
+	}
+	for _, s := range o.servers {
+		b.WriteString("    server " + s + "\n")
+	}
+	return b.String()
+}
+
+// startTCP runs o after testDefaults on a free port.
+func startTCP(t testing.TB, o oneBackend, cores []Network) *running {
+	t.Helper()
+	return startOn(t, testDefaults+o.config(freePort(t)), cores)
+}
+
+// benchDefaults is the defaults section of the benchmarks, which log
+// nothing.
+func benchDefaults(mode string) string {
+	return "defaults\n" + mode + `    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+`
+}
+
 // freePort returns a loopback port that was free a moment ago.
 func freePort(t testing.TB) int {
 	t.Helper()
@@ -108,7 +160,10 @@ func start(t *testing.T, src string, cores []Network, opts ...Option) *running {
 }
 
 // startTB starts src on one host core for a benchmark.
-func startTB(tb testing.TB, src string) *running { return startOn(tb, src, host()) }
+func startTB(tb testing.TB, src string) *running {
+	tb.Helper()
+	return startOn(tb, src, host())
+}
 
 func startOn(t testing.TB, src string, cores []Network, opts ...Option) *running {
 	t.Helper()
@@ -164,6 +219,38 @@ func (r *running) waitLog(t *testing.T, sub string, n int) []string {
 	}
 }
 
+// dial connects to addr and closes the connection when the test ends
+// (closing it earlier is fine).
+func dial(t testing.TB, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp4", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// dialRead connects to addr, reads to EOF and closes.
+func dialRead(t *testing.T, addr string) []byte {
+	t.Helper()
+	c := dial(t, addr)
+	defer c.Close()
+	return readAll(t, c)
+}
+
+// eventually calls cond every interval until it holds, at most 2000 times
+// after the first, and reports whether it held.
+func eventually(every time.Duration, cond func() bool) bool {
+	for i := 0; !cond(); i++ {
+		if i > 2000 {
+			return false
+		}
+		time.Sleep(every)
+	}
+	return true
+}
+
 // readAll reads c to EOF with a generous bound so a bug cannot hang the
 // test.
 func readAll(t *testing.T, c net.Conn) []byte {
@@ -181,3 +268,8 @@ func isReset(err error) bool {
 }
 
 func host() []Network { return []Network{HostNetwork{}} }
+
+// twoCores is two host cores sharing their listeners with SO_REUSEPORT.
+func twoCores() []Network {
+	return []Network{HostNetwork{ReusePort: true}, HostNetwork{ReusePort: true}}
+}

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"io"
 	"net"
-	"strconv"
 	"testing"
 )
 
@@ -37,24 +36,17 @@ func fastServe(c net.Conn) {
 
 const benchReq = "GET /bench HTTP/1.1\r\nHost: bench\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n"
 
+// benchProxy runs a mode http proxy, without logs, in front of
+// rawHTTPServer on one host core.
 func benchProxy(b *testing.B) *running {
-	srv := rawHTTPServer(b)
-	port := freePort(b)
-	return startTB(b, `defaults
-    mode http
-    timeout connect 2s
-    timeout client 30s
-    timeout server 30s
-frontend fe
-    bind 127.0.0.1:`+strconv.Itoa(port)+`
-    default_backend be
-backend be
-    server s1 `+srv+`
-`)
+	b.Helper()
+	be := oneBackend{servers: []string{"s1 " + rawHTTPServer(b)}}
+	return startTB(b, benchDefaults("    mode http\n")+be.config(freePort(b)))
 }
 
 // readBenchResponse reads one response with a 13-byte body.
 func readBenchResponse(b *testing.B, br *bufio.Reader) {
+	b.Helper()
 	for {
 		l, err := br.ReadSlice('\n')
 		if err != nil {
@@ -75,11 +67,7 @@ func readBenchResponse(b *testing.B, br *bufio.Reader) {
 // engine's allocations per request plus the (small) benchmark client's.
 func BenchmarkHTTPKeepAlive(b *testing.B) {
 	r := benchProxy(b)
-	c, err := net.Dial("tcp4", r.addr)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
+	c := dial(b, r.addr)
 	br := bufio.NewReader(c)
 	req := []byte(benchReq)
 	b.ReportAllocs()

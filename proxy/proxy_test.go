@@ -15,28 +15,8 @@ import (
 	"github.com/bareproxy/bareproxy/proxy/config"
 )
 
-const testDefaults = `global
-    log stdout local0
-defaults
-    mode tcp
-    log global
-    option tcplog
-    timeout connect 2s
-    timeout client 30s
-    timeout server 30s
-`
-
 func TestEchoConcurrent(t *testing.T) {
-	be := backend(t, echo)
-	port := freePort(t)
-	r := start(t, testDefaults+fmt.Sprintf(`
-frontend fe
-    bind 127.0.0.1:%d
-    default_backend be
-backend be
-    server s1 %s
-`, port, be), host())
-
+	r := startTCP(t, oneBackend{servers: []string{"s1 " + backend(t, echo)}}, host())
 	const conns = 100
 	var wg sync.WaitGroup
 	errs := make(chan error, conns)
@@ -111,25 +91,16 @@ func TestRoundRobinWeights(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a, b := backend(t, named("a")), backend(t, named("b"))
-			port := freePort(t)
-			r := start(t, testDefaults+fmt.Sprintf(`
-frontend fe
-    bind 127.0.0.1:%d
-    default_backend be
-backend be
-    balance %s
-    server a %s weight %d
-    server b %s weight %d
-`, port, tt.balance, a, tt.weights[0], b, tt.weights[1]), host())
+			r := startTCP(t, oneBackend{
+				be: []string{"balance " + tt.balance},
+				servers: []string{
+					fmt.Sprintf("a %s weight %d", backend(t, named("a")), tt.weights[0]),
+					fmt.Sprintf("b %s weight %d", backend(t, named("b")), tt.weights[1]),
+				},
+			}, host())
 			got := map[string]int{}
 			for range tt.want[0] + tt.want[1] {
-				c, err := net.Dial("tcp4", r.addr)
-				if err != nil {
-					t.Fatal(err)
-				}
-				got[string(readAll(t, c))]++
-				c.Close()
+				got[string(dialRead(t, r.addr))]++
 			}
 			if got["a"] != tt.want[0] || got["b"] != tt.want[1] {
 				t.Errorf("spread = %v, want a=%d b=%d", got, tt.want[0], tt.want[1])
@@ -149,27 +120,15 @@ func TestFailover(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			live := backend(t, named("live"))
-			port := freePort(t)
-			r := start(t, testDefaults+fmt.Sprintf(`
-frontend fe
-    bind 127.0.0.1:%d
-    default_backend be
-backend be
-    retries %d
-    server dead %s
-    server live %s
-`, port, tt.retries, deadAddr(t), live), host())
+			r := startTCP(t, oneBackend{
+				be:      []string{fmt.Sprintf("retries %d", tt.retries)},
+				servers: []string{"dead " + deadAddr(t), "live " + backend(t, named("live"))},
+			}, host())
 			ok := 0
 			for range 6 {
-				c, err := net.Dial("tcp4", r.addr)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if string(readAll(t, c)) == "live" {
+				if string(dialRead(t, r.addr)) == "live" {
 					ok++
 				}
-				c.Close()
 			}
 			if ok != tt.wantOK {
 				t.Errorf("%d of 6 reached the live server, want %d", ok, tt.wantOK)
@@ -192,22 +151,10 @@ backend be
 }
 
 func TestNoServer(t *testing.T) {
-	port := freePort(t)
-	r := start(t, testDefaults+fmt.Sprintf(`
-frontend fe
-    bind 127.0.0.1:%d
-    default_backend be
-backend be
-    server s %s disabled
-`, port, deadAddr(t)), host())
-	c, err := net.Dial("tcp4", r.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if b := readAll(t, c); len(b) != 0 {
+	r := startTCP(t, oneBackend{servers: []string{"s " + deadAddr(t) + " disabled"}}, host())
+	if b := dialRead(t, r.addr); len(b) != 0 {
 		t.Errorf("read %q from a backend without servers", b)
 	}
-	c.Close()
 	r.waitLog(t, "fe be/<NOSRV> 0/-1/", 1)
 	if st := r.p.Stats().Backends[0]; st.NoServer != 1 {
 		t.Errorf("no-server count = %d, want 1", st.NoServer)
@@ -225,23 +172,12 @@ func TestIdleTimeouts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			be := backend(t, echo)
-			port := freePort(t)
-			r := start(t, testDefaults+fmt.Sprintf(`
-frontend fe
-    bind 127.0.0.1:%d
-    timeout client %s
-    default_backend be
-backend be
-    timeout server %s
-    server s %s
-`, port, tt.client, tt.server, be), host())
-			c, err := net.Dial("tcp4", r.addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			readAll(t, c) // returns once the proxy closes the idle connection
+			r := startTCP(t, oneBackend{
+				fe:      []string{"timeout client " + tt.client},
+				be:      []string{"timeout server " + tt.server},
+				servers: []string{"s " + backend(t, echo)},
+			}, host())
+			dialRead(t, r.addr) // returns once the proxy closes the idle connection
 			r.waitLog(t, tt.term, 1)
 		})
 	}
@@ -259,22 +195,12 @@ func TestActiveNotIdle(t *testing.T) {
 			}
 		}
 	})
-	port := freePort(t)
-	r := start(t, testDefaults+fmt.Sprintf(`
-frontend fe
-    bind 127.0.0.1:%d
-    timeout client 600ms
-    default_backend be
-backend be
-    timeout server 30s
-    server s %s
-`, port, be), host())
-	c, err := net.Dial("tcp4", r.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if got := readAll(t, c); len(got) != ticks {
+	r := startTCP(t, oneBackend{
+		fe:      []string{"timeout client 600ms"},
+		be:      []string{"timeout server 30s"},
+		servers: []string{"s " + be},
+	}, host())
+	if got := dialRead(t, r.addr); len(got) != ticks {
 		t.Errorf("read %d bytes, want %d: the silent client side timed out an active connection", len(got), ticks)
 	}
 }
@@ -285,19 +211,8 @@ func TestHalfClose(t *testing.T) {
 		n, _ := io.Copy(io.Discard, c)
 		fmt.Fprintf(c, "got %d", n)
 	})
-	port := freePort(t)
-	r := start(t, testDefaults+fmt.Sprintf(`
-frontend fe
-    bind 127.0.0.1:%d
-    default_backend be
-backend be
-    server s %s
-`, port, be), host())
-	c, err := net.Dial("tcp4", r.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	r := startTCP(t, oneBackend{servers: []string{"s " + be}}, host())
+	c := dial(t, r.addr)
 	c.Write(make([]byte, 100000))
 	c.(*net.TCPConn).CloseWrite()
 	if got := string(readAll(t, c)); got != "got 100000" {
@@ -322,27 +237,13 @@ backend ba
 backend bb
     server b %s
 `, port, a, b), host())
-	c, err := net.Dial("tcp4", r.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if got := string(readAll(t, c)); got != "b" {
+	if got := string(dialRead(t, r.addr)); got != "b" {
 		t.Errorf("routed to %q, want b", got)
 	}
 }
 
 func TestMultiCoreReusePort(t *testing.T) {
-	be := backend(t, echo)
-	port := freePort(t)
-	cores := []Network{HostNetwork{ReusePort: true}, HostNetwork{ReusePort: true}}
-	r := start(t, testDefaults+fmt.Sprintf(`
-frontend fe
-    bind 127.0.0.1:%d
-    default_backend be
-backend be
-    server s %s
-`, port, be), cores)
+	r := startTCP(t, oneBackend{servers: []string{"s " + backend(t, echo)}}, twoCores())
 	var wg sync.WaitGroup
 	for i := range 40 {
 		wg.Add(1)
@@ -364,13 +265,7 @@ backend be
 func TestShutdownClosesSessions(t *testing.T) {
 	be := backend(t, echo)
 	port := freePort(t)
-	cfg, _, err := config.Parse("t.cfg", []byte(testDefaults+fmt.Sprintf(`
-frontend fe
-    bind 127.0.0.1:%d
-    default_backend be
-backend be
-    server s %s
-`, port, be)))
+	cfg, _, err := config.Parse("t.cfg", []byte(testDefaults+oneBackend{servers: []string{"s " + be}}.config(port)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -382,11 +277,7 @@ backend be
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
 	<-p.Ready()
-	c, err := net.Dial("tcp4", fmt.Sprintf("127.0.0.1:%d", port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dial(t, fmt.Sprintf("127.0.0.1:%d", port))
 	c.Write([]byte("hi"))
 	buf := make([]byte, 2)
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
