@@ -36,7 +36,7 @@ type Session struct {
 
 	ctx context.Context
 
-	mu       sync.Mutex // mu protects upstream and killed; never contended across cores
+	mu       sync.Mutex // mu protects upstream, killed and Client's replacement by acceptProxy; never contended across cores
 	upstream net.Conn
 	killed   bool
 }
@@ -65,9 +65,9 @@ func (s *Session) Killed() bool {
 func (s *Session) kill() {
 	s.mu.Lock()
 	s.killed = true
-	up := s.upstream
+	up, client := s.upstream, s.Client
 	s.mu.Unlock()
-	s.Client.Close()
+	client.Close()
 	if up != nil {
 		up.Close()
 	}
@@ -89,7 +89,10 @@ func (s *Session) acceptProxy() bool {
 		return false
 	}
 	c.SetReadDeadline(time.Time{})
+	// kill may run at any time on another goroutine and reads Client.
+	s.mu.Lock()
 	s.Client = c
+	s.mu.Unlock()
 	if src.IsValid() {
 		s.Src, s.Dst = src, dst
 	}
