@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -54,4 +55,23 @@ func TestAcceptProxyWhileKilled(t *testing.T) {
 	go func() { defer wg.Done(); s.acceptProxy() }()
 	go func() { defer wg.Done(); s.kill() }()
 	wg.Wait()
+}
+
+// TestAcceptProxyUnmapsIPv4 checks that an IPv4 client announced as an
+// IPv4-mapped IPv6 address (a v2 TCP6 header from a dual-stack balancer,
+// or a v1 TCP6 line) is taken as IPv4, as the engine takes real peers:
+// otherwise "src 192.0.2.0/24" ACLs, which HAProxy matches against mapped
+// addresses too, would not match it.
+func TestAcceptProxyUnmapsIPv4(t *testing.T) {
+	s := acceptProxySession(t, "PROXY TCP6 ::ffff:192.0.2.1 ::ffff:198.51.100.7 1111 443\r\n")
+	if !s.acceptProxy() {
+		t.Fatal("acceptProxy failed")
+	}
+	if !s.Src.Addr().Is4() || !s.Dst.Addr().Is4() {
+		t.Errorf("Src %v, Dst %v: want IPv4", s.Src, s.Dst)
+	}
+	cond := &config.ACLTest{Fetch: config.FetchSrc, Match: config.MatchIP, Prefixes: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}
+	if !MatchTest(cond, &Sample{Src: s.Src.Addr()}) {
+		t.Errorf("src %v does not match 192.0.2.0/24", s.Src.Addr())
+	}
 }

@@ -94,7 +94,10 @@ func (s *Session) acceptProxy() bool {
 	s.Client = c
 	s.mu.Unlock()
 	if src.IsValid() {
-		s.Src, s.Dst = src, dst
+		// Unmapped like real peers (addrPort), so that IPv4 ACLs and
+		// balance source treat a mapped IPv4 client as IPv4.
+		s.Src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+		s.Dst = netip.AddrPortFrom(dst.Addr().Unmap(), dst.Port())
 	}
 	return true
 }
