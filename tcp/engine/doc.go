@@ -33,6 +33,19 @@
 // IPv6, ARP (Config.Resolve supplies neighbours), RFC 5961's ACK range
 // check, checksum offload on transmit and TSO/GRO.
 //
+// # Wiring it into package tcp (not done yet)
+//
+// Per core, next to (not instead of) the gVisor stack, which keeps ARP,
+// ICMP, UDP and DHCP: New(Config{Addr, MAC, MTU, Transmit: the core's
+// Link.Transmit, Resolve: the core's neighbour table (and the gateway's MAC
+// for off-link addresses), PickPort: the core's RFD port picker,
+// RXChecksumOffload, TimeWait}). Core.Deliver offers each frame to
+// Engine.Deliver (or DeliverBatch) first and gives gVisor those it
+// declines. Core.Listen and Core.Dial return the engine's Listener (wrapped
+// as a net.Listener) and *Conn. Steering is unchanged. The engine does not
+// parse virtio_net_hdr: strip it on receive, add a zeroed one on transmit,
+// and do not enable GSO/GRO with the engine.
+//
 // The package must not import package tcp or gVisor (its tests use gVisor
 // as a reference peer), and makes no system calls: frames arrive through
 // Deliver and leave through Config.Transmit.

@@ -79,7 +79,7 @@ func commonPrefix(a, b []byte) int {
 func waitQuiet(t testing.TB, e *Engine, name string) {
 	t.Helper()
 	var m map[State]int
-	for range 300 {
+	for range 1500 { // up to 30 s: a FIN lost several times backs off
 		m = e.states()
 		busy := 0
 		for s, n := range m {
