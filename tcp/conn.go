@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
 	"gvisor.dev/gvisor/pkg/waiter"
 )
 
@@ -65,13 +66,18 @@ func newConn(ep tcpip.Endpoint, wq *waiter.Queue) *conn {
 }
 
 // readAddresses caches the endpoint's addresses; a dial calls it again
-// once connected.
+// once connected. An accepted connection that the peer reset while it
+// waited in the accept queue is no longer connected, so gVisor reports no
+// remote address for it; its endpoint ID still holds the 4-tuple, which is
+// used then, so that the conn always has a peer to log and balance by.
 func (c *conn) readAddresses() {
 	if a, err := c.ep.GetLocalAddress(); err == nil {
 		c.local = tcpAddr(a)
 	}
 	if a, err := c.ep.GetRemoteAddress(); err == nil {
 		c.remote = tcpAddr(a)
+	} else if info, ok := c.ep.Info().(*stack.TransportEndpointInfo); ok && info.ID.RemotePort != 0 {
+		c.remote = tcpAddr(tcpip.FullAddress{Addr: info.ID.RemoteAddress, Port: info.ID.RemotePort})
 	}
 }
 
