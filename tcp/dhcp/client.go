@@ -60,12 +60,17 @@ const (
 // ErrNoLease is returned when no server answered or every offer failed.
 var ErrNoLease = errors.New("dhcp: no lease")
 
-// Stats count what the client dropped, for the boot log. Fields are atomic.
+// Stats count what the client sent and dropped, for the log. Fields are
+// atomic. Client uses the first four; Renewer all of them.
 type Stats struct {
 	Sent      atomic.Uint64 // messages sent
 	Ignored   atomic.Uint64 // frames that were not DHCP replies to us (other traffic, other xid)
-	Malformed atomic.Uint64 // DHCP frames that did not parse
+	Malformed atomic.Uint64 // DHCP messages that did not parse, and ACKs without a usable lease
 	Naks      atomic.Uint64 // NAKs received
+
+	Renewals   atomic.Uint64 // ACKs that extended the lease in RENEWING or REBINDING
+	Expiries   atomic.Uint64 // leases that ran out with no ACK
+	SendErrors atomic.Uint64 // messages the Transport failed to send (retried at the next retransmission)
 }
 
 // Client acquires a lease over a Conn. Its zero fields take defaults; Conn
@@ -85,6 +90,9 @@ type Client struct {
 	Attempts int
 	// XID, if not nil, returns transaction IDs (tests); nil means random.
 	XID func() uint32
+	// Clock, if not nil, is the time source (tests): retransmission
+	// deadlines and Lease.Acquired come from it. Nil means time.Now.
+	Clock func() time.Time
 	// Stats count dropped frames and NAKs.
 	Stats Stats
 
@@ -100,7 +108,7 @@ func (c *Client) Acquire(ctx context.Context) (Lease, error) {
 		return Lease{}, fmt.Errorf("dhcp: client needs a Conn and a 6-byte MAC, have %q", c.MAC.String())
 	}
 	c.buf = make([]byte, 2048)
-	start := time.Now()
+	start := c.now()
 	var lastErr error
 	for range maxRestarts {
 		xid := c.xid()
@@ -121,7 +129,7 @@ func (c *Client) Acquire(ctx context.Context) (Lease, error) {
 		case err != nil:
 			return Lease{}, err
 		}
-		lease, err := leaseFrom(ack, offer)
+		lease, err := leaseFrom(ack, offer, c.now())
 		if err != nil {
 			lastErr = err
 			continue
@@ -134,11 +142,24 @@ func (c *Client) Acquire(ctx context.Context) (Lease, error) {
 // errNak ends a REQUEST exchange with a NAK.
 var errNak = errors.New("dhcp: NAK")
 
-func (c *Client) xid() uint32 {
-	if c.XID != nil {
-		return c.XID()
+func (c *Client) xid() uint32 { return newXID(c.XID) }
+
+func (c *Client) now() time.Time { return clockNow(c.Clock) }
+
+// newXID returns f's next transaction ID, or a random one when f is nil.
+func newXID(f func() uint32) uint32 {
+	if f != nil {
+		return f()
 	}
 	return rand.Uint32()
+}
+
+// clockNow returns clock's time, or time.Now's when clock is nil.
+func clockNow(clock func() time.Time) time.Time {
+	if clock != nil {
+		return clock()
+	}
+	return time.Now()
 }
 
 // exchange sends msg until a reply of type want (or a NAK, for REQUEST)
@@ -153,11 +174,11 @@ func (c *Client) exchange(ctx context.Context, start time.Time, xid uint32, msg 
 		attempts = DefaultAttempts
 	}
 	for range attempts {
-		msg.Secs = uint16(min(time.Since(start)/time.Second, 0xffff))
+		msg.Secs = secondsSince(c.now(), start)
 		if err := c.send(msg); err != nil {
 			return nil, err
 		}
-		deadline := time.Now().Add(timeout)
+		deadline := c.now().Add(timeout)
 		if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 			deadline = d
 		}
@@ -168,7 +189,7 @@ func (c *Client) exchange(ctx context.Context, start time.Time, xid uint32, msg 
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
 			return nil, err
 		}
-		if err := ctxDone(ctx); err != nil {
+		if err := ctxDone(ctx, c.now()); err != nil {
 			return nil, fmt.Errorf("dhcp: waiting for %s: %w", want, err)
 		}
 		timeout = min(2*timeout, MaxRetransmit)
@@ -176,13 +197,19 @@ func (c *Client) exchange(ctx context.Context, start time.Time, xid uint32, msg 
 	return nil, fmt.Errorf("%w: no %s after %d tries", ErrNoLease, want, attempts)
 }
 
-// ctxDone is ctx.Err, but also reports a deadline that has passed before
-// ctx's own timer has fired.
-func ctxDone(ctx context.Context) error {
+// secondsSince is the secs field (RFC 2131, 2): seconds since the client
+// began the exchange, saturated.
+func secondsSince(now, start time.Time) uint16 {
+	return uint16(min(max(now.Sub(start), 0)/time.Second, 0xffff))
+}
+
+// ctxDone is ctx.Err, but also reports a deadline that has passed at now
+// before ctx's own timer has fired.
+func ctxDone(ctx context.Context, now time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+	if d, ok := ctx.Deadline(); ok && !now.Before(d) {
 		return context.DeadlineExceeded
 	}
 	return nil
@@ -238,20 +265,26 @@ func (m *Message) clone() *Message {
 var paramList = []byte{OptSubnetMask, OptRouter, OptDNS, OptLeaseTime, OptServerID, OptRenewalT1, OptRebindingT2}
 
 func (c *Client) common(xid uint32, t MessageType) *Message {
+	return newMessage(c.MAC, c.Hostname, xid, t, FlagBroadcast)
+}
+
+// newMessage builds a client message with the options every one carries:
+// client identifier, parameter list, maximum size and hostname.
+func newMessage(mac net.HardwareAddr, hostname string, xid uint32, t MessageType, flags uint16) *Message {
 	m := &Message{
 		Op:     OpRequest,
 		XID:    xid,
-		Flags:  FlagBroadcast,
-		CHAddr: c.MAC,
+		Flags:  flags,
+		CHAddr: mac,
 		Type:   t,
 		Options: []Option{
-			{Code: OptClientID, Data: append([]byte{1}, c.MAC...)},
+			{Code: OptClientID, Data: append([]byte{1}, mac...)},
 			{Code: OptParamList, Data: paramList},
 			{Code: OptMaxSize, Data: []byte{MaxMessageSize >> 8, MaxMessageSize & 0xff}},
 		},
 	}
-	if c.Hostname != "" && len(c.Hostname) <= 255 {
-		m.Options = append(m.Options, Option{Code: OptHostname, Data: []byte(c.Hostname)})
+	if hostname != "" && len(hostname) <= 255 {
+		m.Options = append(m.Options, Option{Code: OptHostname, Data: []byte(hostname)})
 	}
 	return m
 }
@@ -287,7 +320,7 @@ func (c *Client) send(m *Message) error {
 
 // leaseFrom builds the lease from the ACK, taking what the ACK lacks from
 // the offer.
-func leaseFrom(ack, offer *Message) (Lease, error) {
+func leaseFrom(ack, offer *Message, now time.Time) (Lease, error) {
 	get := func(code byte) (netip.Addr, bool) {
 		if a, ok := ack.Addr(code); ok {
 			return a, true
@@ -309,7 +342,7 @@ func leaseFrom(ack, offer *Message) (Lease, error) {
 	} else {
 		bits = classfulBits(addr)
 	}
-	l := Lease{Addr: netip.PrefixFrom(addr, bits), Acquired: time.Now()}
+	l := Lease{Addr: netip.PrefixFrom(addr, bits), Acquired: now}
 	l.Server, _ = get(OptServerID)
 	routers := ack.Addrs(OptRouter)
 	if len(routers) == 0 {

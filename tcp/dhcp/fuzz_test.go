@@ -3,6 +3,7 @@ package dhcp
 import (
 	"net/netip"
 	"testing"
+	"time"
 )
 
 // FuzzParse feeds arbitrary bytes to Parse: it must never panic, and what it
@@ -46,7 +47,7 @@ func FuzzParseFrame(f *testing.F) {
 			t.Fatalf("payload of %d bytes from a %d-byte frame", len(p), len(b))
 		}
 		if m, err := Parse(p); err == nil {
-			_, _ = leaseFrom(m, m)
+			_, _ = leaseFrom(m, m, time.Time{})
 		}
 	})
 }

@@ -7,6 +7,7 @@ package dhcptest
 
 import (
 	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -32,6 +33,9 @@ type Server struct {
 	DNS []netip.Addr
 	// Lease is the lease time; zero means one hour.
 	Lease time.Duration
+	// Renew and Rebind are sent as options 58 (T1) and 59 (T2) when not
+	// zero; zero leaves the client to its defaults.
+	Renew, Rebind time.Duration
 	// OmitMask leaves option 1 out of replies.
 	OmitMask bool
 	// Drop, if not nil, is asked about every request; true drops it
@@ -98,7 +102,12 @@ func (s *Server) Handle(req *dhcp.Message) *dhcp.Message {
 	case dhcp.Discover:
 		reply.Type = dhcp.Offer
 	case dhcp.Request:
-		want, _ := req.Addr(dhcp.OptRequestedIP)
+		// SELECTING and INIT-REBOOT name the address in option 50;
+		// RENEWING and REBINDING in ciaddr (RFC 2131, 4.3.2).
+		want, ok := req.Addr(dhcp.OptRequestedIP)
+		if !ok {
+			want = req.CIAddr
+		}
 		if id, ok := req.Addr(dhcp.OptServerID); ok && id != s.ID {
 			return nil // the client chose another server
 		}
@@ -117,6 +126,12 @@ func (s *Server) Handle(req *dhcp.Message) *dhcp.Message {
 	reply.Options = append(reply.Options,
 		dhcp.AddrOption(dhcp.OptServerID, s.ID),
 		dhcp.SecondsOption(dhcp.OptLeaseTime, lease))
+	if s.Renew != 0 {
+		reply.Options = append(reply.Options, dhcp.SecondsOption(dhcp.OptRenewalT1, s.Renew))
+	}
+	if s.Rebind != 0 {
+		reply.Options = append(reply.Options, dhcp.SecondsOption(dhcp.OptRebindingT2, s.Rebind))
+	}
 	if !s.OmitMask {
 		bits := s.Pool.Bits()
 		mask := net.CIDRMask(bits, 32)
@@ -177,15 +192,20 @@ func (s *Server) ServeFrames(c dhcp.Conn, done <-chan struct{}) error {
 }
 
 // ServeUDP answers requests arriving on conn (bound to :67, with
-// SO_BROADCAST and bound to the serving interface) by broadcasting to
-// 255.255.255.255:68, until conn is closed.
+// SO_BROADCAST and bound to the serving interface), until conn is closed.
+// As RFC 2131, 4.1 asks, an OFFER or ACK to a client that filled in ciaddr
+// (RENEWING, REBINDING) is unicast to ciaddr:68; everything else, NAKs
+// included, is broadcast to 255.255.255.255:68. It returns nil once conn
+// is closed.
 func (s *Server) ServeUDP(conn net.PacketConn) error {
 	buf := make([]byte, 2048)
 	bcast := &net.UDPAddr{IP: net.IPv4bcast, Port: dhcp.ClientPort}
 	for {
 		n, _, err := conn.ReadFrom(buf)
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+			// gVisor's sockets (tcp.Core.ListenUDP) say io.EOF
+			// once closed.
+			if errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) {
 				return nil
 			}
 			return err
@@ -202,7 +222,11 @@ func (s *Server) ServeUDP(conn net.PacketConn) error {
 		if err != nil {
 			return err
 		}
-		if _, err := conn.WriteTo(out, bcast); err != nil {
+		to := bcast
+		if reply.Type != dhcp.Nak && req.CIAddr.IsValid() && !req.GIAddr.IsValid() {
+			to = net.UDPAddrFromAddrPort(netip.AddrPortFrom(req.CIAddr, dhcp.ClientPort))
+		}
+		if _, err := conn.WriteTo(out, to); err != nil {
 			return err
 		}
 	}
