@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -12,25 +11,6 @@ import (
 	"testing"
 	"time"
 )
-
-// rawBackend serves each connection with a function on the raw socket,
-// for servers that misbehave on purpose.
-func rawBackend(t *testing.T, serve func(c net.Conn, br *bufio.Reader)) string {
-	t.Helper()
-	return backend(t, func(c net.Conn) { serve(c, bufio.NewReader(c)) })
-}
-
-// readHead reads a request head (up to the empty line).
-func readHead(br *bufio.Reader) string {
-	var b strings.Builder
-	for {
-		l, err := br.ReadString('\n')
-		b.WriteString(l)
-		if err != nil || l == "\r\n" {
-			return b.String()
-		}
-	}
-}
 
 // TestHTTPServerErrors checks 502, 503 and 504 answers, their termination
 // states in the log and their counters.
@@ -90,7 +70,7 @@ backend none
 				t.Fatalf("got %v, want %d", resp, tt.status)
 			}
 			if !strings.Contains(body, fmt.Sprint(tt.status)) {
-				t.Errorf("body %q", body)
+				t.Errorf("body %q, want it to name %d", body, tt.status)
 			}
 			line := r.waitLog(t, `"GET `+tt.path+` HTTP/1.1"`, 1)[0]
 			if !strings.Contains(line, tt.log) || !strings.Contains(line, fmt.Sprintf(" %d ", tt.status)) || !strings.Contains(line, " "+terms[tt.path]+" ") {
@@ -113,62 +93,6 @@ backend none
 	}
 	if fe := st.Frontends[0]; fe.Responses[4] != uint64(len(tests)) {
 		t.Errorf("frontend 5xx = %d, want %d", fe.Responses[4], len(tests))
-	}
-}
-
-// TestHTTPUpgradeTunnel switches protocols with a websocket-like handshake
-// and echoes bytes both ways through the tunnel.
-func TestHTTPUpgradeTunnel(t *testing.T) {
-	srv := rawBackend(t, func(c net.Conn, br *bufio.Reader) {
-		head := readHead(br)
-		if !strings.Contains(strings.ToLower(head), "upgrade: websocket") || !strings.Contains(strings.ToLower(head), "connection: upgrade") {
-			io.WriteString(c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
-			return
-		}
-		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nhi!")
-		io.Copy(c, br) // echo
-	})
-	port := freePort(t)
-	r := start(t, cfgf(`
-frontend fe
-    bind 127.0.0.1:%d
-    default_backend be
-backend be
-    timeout tunnel 10s
-    server s1 %s
-`, port, srv), host())
-	c, err := net.Dial("tcp4", r.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(20 * time.Second))
-	io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n\r\n")
-	br := bufio.NewReader(c)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != 101 || !strings.EqualFold(resp.Header.Get("Upgrade"), "websocket") {
-		t.Fatalf("got %d %v", resp.StatusCode, resp.Header)
-	}
-	greet := make([]byte, 3)
-	if _, err := io.ReadFull(br, greet); err != nil || string(greet) != "hi!" {
-		t.Fatalf("greeting %q %v", greet, err)
-	}
-	msg := bytes.Repeat([]byte("0123456789"), 50_000)
-	go c.Write(msg)
-	got := make([]byte, len(msg))
-	if _, err := io.ReadFull(br, got); err != nil || !bytes.Equal(got, msg) {
-		t.Fatalf("echo through the tunnel: %v", err)
-	}
-	c.(*net.TCPConn).CloseWrite()
-	if n, _ := io.Copy(io.Discard, br); n != 0 {
-		t.Errorf("%d bytes after close", n)
-	}
-	line := r.waitLog(t, `"GET /ws HTTP/1.1"`, 1)[0]
-	if !strings.Contains(line, " 101 ") {
-		t.Errorf("log line %q, want status 101", line)
 	}
 }
 
@@ -195,43 +119,19 @@ func TestHTTPQueue(t *testing.T) {
 		{"timeout queue", "100ms", 503},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			port := freePort(t)
-			r := start(t, cfgf(`
-frontend fe
-    bind 127.0.0.1:%d
-    default_backend be
-backend be
-    timeout queue %s
-    server s1 %s maxconn 1
-`, port, tt.queue, be.addr()), host())
+			r := startHTTP(t, oneBackend{
+				be:      []string{"timeout queue " + tt.queue},
+				servers: []string{"s1 " + be.addr() + " maxconn 1"},
+			}, host())
 			release = make(chan struct{})
 			once = sync.Once{}
-			first := make(chan int, 1)
-			go func() {
-				resp, _ := rawExchange(t, r.addr, "GET /hold HTTP/1.1\r\nHost: x\r\n\r\n")
-				if resp == nil {
-					first <- 0
-					return
-				}
-				first <- resp.StatusCode
-			}()
+			first := goStatus(t, r.addr, "GET /hold HTTP/1.1\r\nHost: x\r\n\r\n")
 			<-entered
-			second := make(chan int, 1)
-			go func() {
-				resp, _ := rawExchange(t, r.addr, "GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
-				if resp == nil {
-					second <- 0
-					return
-				}
-				second <- resp.StatusCode
-			}()
+			second := goStatus(t, r.addr, "GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
 			if tt.want == 200 {
 				// Wait until the second request is queued, then free the slot.
-				for i := 0; r.p.Stats().Backends[0].QueueCur == 0; i++ {
-					if i > 2000 {
-						t.Fatal("request never queued")
-					}
-					time.Sleep(5 * time.Millisecond)
+				if !eventually(5*time.Millisecond, func() bool { return r.p.Stats().Backends[0].QueueCur != 0 }) {
+					t.Fatal("request never queued")
 				}
 				once.Do(func() { close(release) })
 			}
@@ -240,7 +140,7 @@ backend be
 			}
 			once.Do(func() { close(release) })
 			if got := <-first; got != 200 {
-				t.Errorf("first request got %d", got)
+				t.Errorf("first request got %d, want 200", got)
 			}
 			st := r.p.Stats().Backends[0]
 			if tt.want == 503 {
@@ -257,4 +157,23 @@ backend be
 			}
 		})
 	}
+}
+
+// goStatus sends req on a new connection to addr from a goroutine and
+// delivers the response's status, or 0 when there is none.
+func goStatus(t *testing.T, addr, req string) <-chan int {
+	t.Helper()
+	status := make(chan int, 1)
+	go func() {
+		resp, _, err := tryExchange(addr, req)
+		if err != nil {
+			t.Error(err)
+		}
+		if resp == nil {
+			status <- 0
+			return
+		}
+		status <- resp.StatusCode
+	}()
+	return status
 }

@@ -1,11 +1,8 @@
 package proxy
 
 import (
-	"io"
 	"net/netip"
 	"regexp"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 )
@@ -81,69 +78,5 @@ backend app
 		if !regexp.MustCompile(tt.re).MatchString(line) {
 			t.Errorf("log line\n%s\ndoes not match\n%s", line, tt.re)
 		}
-	}
-}
-
-// stubRenderer is a StatsRenderer for tests.
-type stubRenderer struct{}
-
-func (stubRenderer) RenderStats(w io.Writer, kind StatsKind) (string, error) {
-	if kind == StatsPrometheus {
-		io.WriteString(w, "# TYPE up gauge\nup 1\n")
-		return "text/plain; version=0.0.4; charset=utf-8", nil
-	}
-	io.WriteString(w, "<html>stats</html>")
-	return "text/html; charset=utf-8", nil
-}
-
-// TestHTTPStatsAndMetrics serves the stats page at "stats uri" and the
-// Prometheus exporter through use-service, with a stub renderer.
-func TestHTTPStatsAndMetrics(t *testing.T) {
-	be := newGoBackend(t, hello("s1"))
-	port := freePort(t)
-	src := cfgf(`
-frontend fe
-    bind 127.0.0.1:%d
-    stats enable
-    stats uri /admin?stats
-    monitor-uri /healthz
-    http-request use-service prometheus-exporter if { path /metrics }
-    default_backend app
-backend app
-    server s1 %s
-`, port, be.addr())
-	r := start(t, src, host(), WithStats(stubRenderer{}))
-	cl := httpClient(r.addr)
-	for _, tt := range []struct {
-		path, ctype, body, srv string
-	}{
-		{"/admin?stats", "text/html; charset=utf-8", "<html>stats</html>", "fe/<STATS>"},
-		{"/metrics", "text/plain; version=0.0.4; charset=utf-8", "# TYPE up gauge\nup 1\n", "fe/<PROMEX>"},
-		{"/healthz", "text/plain", "OK\n", "fe/<MONITOR>"},
-		{"/other", "text/plain; charset=utf-8", "hello from s1", "app/s1"},
-	} {
-		resp, err := cl.Get("http://x" + tt.path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != tt.ctype || string(body) != tt.body {
-			t.Errorf("%s: %d %q %q", tt.path, resp.StatusCode, resp.Header.Get("Content-Type"), body)
-		}
-		line := r.waitLog(t, `"GET `+tt.path+` HTTP/1.1"`, 1)[0]
-		if !strings.Contains(line, " "+tt.srv+" ") {
-			t.Errorf("log %q, want %s", line, tt.srv)
-		}
-	}
-	if got := be.reqs.Load(); got != 1 {
-		t.Errorf("server saw %d requests, want 1", got)
-	}
-	// Without a renderer the stats page is 503.
-	port2 := freePort(t)
-	r2 := start(t, strings.Replace(src, "127.0.0.1:"+strconv.Itoa(port), "127.0.0.1:"+strconv.Itoa(port2), 1), host())
-	resp, _ := rawExchange(t, r2.addr, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-	if resp == nil || resp.StatusCode != 503 {
-		t.Errorf("metrics without renderer: %v, want 503", resp)
 	}
 }

@@ -2,11 +2,11 @@ package proxy
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestHTTPRouting routes requests by host, path, method and source to
@@ -65,12 +65,7 @@ backend app
 	for _, tt := range tests {
 		t.Run(tt.method+" "+tt.host+tt.path, func(t *testing.T) {
 			req, _ := http.NewRequest(tt.method, "http://"+tt.host+tt.path, nil)
-			resp, err := cl.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
+			resp, _ := do(t, cl, req)
 			if got := resp.Header.Get("X-Server"); got != tt.want {
 				t.Errorf("routed to %q, want %q", got, tt.want)
 			}
@@ -144,7 +139,7 @@ backend be
 	}{
 		{name: "deny 403", path: "/private/x", status: 403, check: func(t *testing.T, resp *http.Response, body string) {
 			if !strings.Contains(body, "403 Forbidden") {
-				t.Errorf("body %q", body)
+				t.Errorf("body %q, want it to say 403 Forbidden", body)
 			}
 		}},
 		{name: "deny_status 429", path: "/slow", status: 429},
@@ -163,17 +158,12 @@ backend be
 			for k, v := range tt.hdr {
 				req.Header.Set(k, v)
 			}
-			resp, err := cl.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
+			resp, body := do(t, cl, req)
 			if resp.StatusCode != tt.status {
 				t.Fatalf("status %d, want %d", resp.StatusCode, tt.status)
 			}
 			if tt.check != nil {
-				tt.check(t, resp, string(body))
+				tt.check(t, resp, body)
 			}
 		})
 	}
@@ -183,15 +173,6 @@ backend be
 	}
 	if got := be.reqs.Load(); got != 4 {
 		t.Errorf("server saw %d requests, want 4", got)
-	}
-}
-
-func wantHeader(name, want string) func(*testing.T, *http.Response, string) {
-	return func(t *testing.T, resp *http.Response, _ string) {
-		t.Helper()
-		if got := resp.Header.Get(name); got != want {
-			t.Errorf("%s = %q, want %q", name, got, want)
-		}
 	}
 }
 
@@ -208,18 +189,44 @@ func TestHTTPForwardForExcept(t *testing.T) {
 		{"option forwardfor except 10.0.0.0/8", `xff="127.0.0.1" real=""`},
 	} {
 		t.Run(tt.option, func(t *testing.T) {
-			port := freePort(t)
-			r := start(t, cfgf(`
-frontend fe
-    bind 127.0.0.1:%d
-    %s
-    default_backend be
-backend be
-    server s1 %s
-`, port, tt.option, be.addr()), host())
+			r := startHTTP(t, oneBackend{fe: []string{tt.option}, servers: []string{"s1 " + be.addr()}}, host())
 			resp, body := rawExchange(t, r.addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 			if resp == nil || body != tt.want {
 				t.Errorf("got %q, want %q", body, tt.want)
+			}
+		})
+	}
+}
+
+// TestHTTPBalanceHash checks balance uri and hdr(name): a key always lands
+// on the same server, and different keys spread.
+func TestHTTPBalanceHash(t *testing.T) {
+	var servers []string
+	for _, n := range []string{"a", "b", "c"} {
+		servers = append(servers, n+" "+newGoBackend(t, hello(n)).addr())
+	}
+	for _, bal := range []string{"uri", "hdr(X-User)"} {
+		t.Run(bal, func(t *testing.T) {
+			r := startHTTP(t, oneBackend{be: []string{"balance " + bal}, servers: servers}, host())
+			cl := httpClient(r.addr)
+			seen := map[string]bool{}
+			for k := range 12 {
+				var first string
+				for range 3 {
+					req, _ := http.NewRequest("GET", fmt.Sprintf("http://x/item/%d?r=%d", k, time.Now().UnixNano()), nil)
+					req.Header.Set("X-User", fmt.Sprintf("user%d", k))
+					resp, _ := do(t, cl, req)
+					got := resp.Header.Get("X-Server")
+					if first == "" {
+						first = got
+					} else if got != first {
+						t.Errorf("key %d went to %s then %s", k, first, got)
+					}
+				}
+				seen[first] = true
+			}
+			if len(seen) < 2 {
+				t.Errorf("12 keys all went to %v", seen)
 			}
 		})
 	}

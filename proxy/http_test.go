@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -10,108 +11,6 @@ import (
 	"testing"
 	"time"
 )
-
-// TestHTTPKeepAlivePooling sends N requests over one client connection and
-// checks that the server saw one connection: the client side stays open
-// and the server connection goes back to the core's pool between requests.
-func TestHTTPKeepAlivePooling(t *testing.T) {
-	be := newGoBackend(t, hello("s1"))
-	port := freePort(t)
-	r := start(t, cfgf(`
-frontend fe
-    bind 127.0.0.1:%d
-    default_backend be
-backend be
-    server s1 %s
-`, port, be.addr()), host())
-	c, err := net.Dial("tcp4", r.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	br := bufio.NewReader(c)
-	const n = 20
-	for i := range n {
-		fmt.Fprintf(c, "GET /k/%d HTTP/1.1\r\nHost: example.com\r\n\r\n", i)
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			t.Fatalf("request %d: %v", i, err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != 200 || string(body) != "hello from s1" || resp.Close {
-			t.Fatalf("request %d: %d %q close=%v", i, resp.StatusCode, body, resp.Close)
-		}
-		if got := resp.Header.Get("X-Got-Path"); got != fmt.Sprintf("/k/%d", i) {
-			t.Errorf("server got path %q", got)
-		}
-	}
-	if got := be.accepts.Load(); got != 1 {
-		t.Errorf("server accepted %d connections for %d requests over one client connection, want 1", got, n)
-	}
-	r.waitLog(t, `"GET /k/19 HTTP/1.1"`, 1)
-	st := r.p.Stats()
-	fe, bs := st.Frontends[0], st.Backends[0]
-	if fe.Requests != n || fe.Responses[1] != n || bs.Connects != 1 || bs.Reuses != n-1 || bs.Requests != n {
-		t.Errorf("counters: fe requests %d 2xx %d; be requests %d connects %d reuses %d; want %d %d; %d 1 %d",
-			fe.Requests, fe.Responses[1], bs.Requests, bs.Connects, bs.Reuses, n, n, n, n-1)
-	}
-	if fe.Conns != 1 {
-		t.Errorf("frontend accepted %d connections, want 1", fe.Conns)
-	}
-}
-
-// TestHTTPReuseSafeFirstRequest checks http-reuse safe: the first request of
-// each new client connection gets its own server connection, and later
-// requests may take pooled ones; http-reuse always lets first requests
-// share them too.
-func TestHTTPReuseSafeFirstRequest(t *testing.T) {
-	for _, tt := range []struct {
-		mode        string
-		wantAccepts int64
-	}{
-		{"safe", 3},
-		{"always", 1},
-		{"never", 3},
-	} {
-		t.Run(tt.mode, func(t *testing.T) {
-			be := newGoBackend(t, hello("s1"))
-			port := freePort(t)
-			r := start(t, cfgf(`
-frontend fe
-    bind 127.0.0.1:%d
-    default_backend be
-backend be
-    http-reuse %s
-    server s1 %s
-`, port, tt.mode, be.addr()), host())
-			// Three client connections in turn, two requests each.
-			for i := range 3 {
-				c, err := net.Dial("tcp4", r.addr)
-				if err != nil {
-					t.Fatal(err)
-				}
-				br := bufio.NewReader(c)
-				for j := range 2 {
-					fmt.Fprintf(c, "GET /%d/%d HTTP/1.1\r\nHost: x\r\n\r\n", i, j)
-					resp, err := http.ReadResponse(br, nil)
-					if err != nil {
-						t.Fatal(err)
-					}
-					io.Copy(io.Discard, resp.Body)
-				}
-				c.Close()
-				// The pooled connection is parked before the response is
-				// written, but let the test not depend on it.
-				if tt.mode == "always" {
-					waitIdle(t, r.p.Backends()[0])
-				}
-			}
-			if got := be.accepts.Load(); got != tt.wantAccepts {
-				t.Errorf("http-reuse %s: server accepted %d connections, want %d", tt.mode, got, tt.wantAccepts)
-			}
-		})
-	}
-}
 
 // TestHTTPStreamsChunkedBodies streams several MB each way, chunked, and
 // checks them byte for byte.
@@ -133,23 +32,12 @@ func TestHTTPStreamsChunkedBodies(t *testing.T) {
 			}
 		}
 	})
-	port := freePort(t)
-	r := start(t, cfgf(`
-frontend fe
-    bind 127.0.0.1:%d
-    default_backend be
-backend be
-    server s1 %s
-`, port, be.addr()), host())
+	r := httpProxy(t, be.addr())
 	payload := make([]byte, size)
 	for i := range payload {
 		payload[i] = byte(i*7 + i>>11)
 	}
-	c, err := net.Dial("tcp4", r.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dial(t, r.addr)
 	c.SetDeadline(time.Now().Add(60 * time.Second))
 	go func() {
 		w := bufio.NewWriter(c)
@@ -190,14 +78,7 @@ backend be
 // never sees a request.
 func TestHTTPMalformedNeverForwarded(t *testing.T) {
 	be := newGoBackend(t, hello("s1"))
-	port := freePort(t)
-	r := start(t, cfgf(`
-frontend fe
-    bind 127.0.0.1:%d
-    default_backend be
-backend be
-    server s1 %s
-`, port, be.addr()), host())
+	r := httpProxy(t, be.addr())
 	big := strings.Repeat("a", 20<<10)
 	tests := []struct {
 		name string
@@ -256,14 +137,127 @@ backend be
 	}
 }
 
-// waitIdle waits (bounded) until the backend's first server has an idle
-// pooled connection on core 0.
-func waitIdle(t *testing.T, b *Backend) {
-	t.Helper()
-	for i := 0; b.idleCount(b.Servers[0], 0) == 0; i++ {
-		if i > 2000 {
-			t.Fatal("no idle server connection was pooled")
+// TestHTTPTimeouts covers timeout http-request (408, cR) and timeout
+// http-keep-alive (an idle client connection is closed).
+func TestHTTPTimeouts(t *testing.T) {
+	be := newGoBackend(t, hello("s1"))
+	r := startHTTP(t, oneBackend{
+		fe:      []string{"timeout http-request 200ms", "timeout http-keep-alive 100ms"},
+		servers: []string{"s1 " + be.addr()},
+	}, host())
+	// Slow head: 408.
+	resp, _ := rawExchange(t, r.addr, "GET / HTTP/1.1\r\nHost: x\r\n")
+	if resp == nil || resp.StatusCode != 408 {
+		t.Fatalf("incomplete head got %v, want 408", resp)
+	}
+	line := r.waitLog(t, "<BADREQ>", 1)[0]
+	if !strings.Contains(line, " 408 ") || !strings.Contains(line, " cR-- ") {
+		t.Errorf("log %q, want 408 cR--", line)
+	}
+	// Keep-alive: one response, then the proxy closes the idle connection.
+	c := dial(t, r.addr)
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	br := bufio.NewReader(c)
+	if resp, _ := roundTrip(t, c, br, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); resp.StatusCode != 200 {
+		t.Fatalf("keep-alive request: status %d, want 200", resp.StatusCode)
+	}
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Errorf("after keep-alive timeout read returned %v, want EOF", err)
+	}
+}
+
+// TestHTTP10Client checks an HTTP/1.0 client: keep-alive only when asked,
+// and a chunked response de-chunked and ended by close.
+func TestHTTP10Client(t *testing.T) {
+	be := newGoBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/chunked" {
+			w.Write([]byte("part1,"))
+			w.(http.Flusher).Flush()
+			w.Write([]byte("part2"))
+			return
 		}
-		time.Sleep(time.Millisecond)
+		io.WriteString(w, "plain")
+	})
+	r := httpProxy(t, be.addr())
+	c := dial(t, r.addr)
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	br := bufio.NewReader(c)
+	resp, body := roundTrip(t, c, br, "GET /plain HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+	if body != "plain" || resp.Close {
+		t.Fatalf("1.0 keep-alive: %q close=%v, want %q close=false", body, resp.Close, "plain")
+	}
+	io.WriteString(c, "GET /chunked HTTP/1.0\r\n\r\n")
+	rest, _ := io.ReadAll(br)
+	s := string(rest)
+	if !strings.HasSuffix(s, "\r\n\r\npart1,part2") || strings.Contains(strings.ToLower(s), "transfer-encoding") {
+		t.Errorf("1.0 client got %q, want a de-chunked body ended by close", s)
+	}
+}
+
+// TestHTTPConnectTunnel relays a CONNECT after the server's 200.
+func TestHTTPConnectTunnel(t *testing.T) {
+	srv := rawBackend(t, func(c net.Conn, br *bufio.Reader) {
+		if !strings.HasPrefix(readHead(br), "CONNECT db.internal:5432 HTTP/1.1") {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 Connection established\r\n\r\n")
+		io.Copy(c, br)
+	})
+	r := httpProxy(t, srv)
+	c := dial(t, r.addr)
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	io.WriteString(c, "CONNECT db.internal:5432 HTTP/1.1\r\nHost: db.internal:5432\r\n\r\nearly")
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, &http.Request{Method: "CONNECT"})
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("CONNECT: %v %v, want 200", resp, err)
+	}
+	got := make([]byte, 5)
+	if _, err := io.ReadFull(br, got); err != nil || string(got) != "early" {
+		t.Fatalf("tunnel echo %q %v", got, err)
+	}
+}
+
+// TestHTTPUpgradeTunnel switches protocols with a websocket-like handshake
+// and echoes bytes both ways through the tunnel.
+func TestHTTPUpgradeTunnel(t *testing.T) {
+	srv := rawBackend(t, func(c net.Conn, br *bufio.Reader) {
+		head := readHead(br)
+		if !strings.Contains(strings.ToLower(head), "upgrade: websocket") || !strings.Contains(strings.ToLower(head), "connection: upgrade") {
+			io.WriteString(c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nhi!")
+		io.Copy(c, br) // echo
+	})
+	r := startHTTP(t, oneBackend{be: []string{"timeout tunnel 10s"}, servers: []string{"s1 " + srv}}, host())
+	c := dial(t, r.addr)
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n\r\n")
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 101 || !strings.EqualFold(resp.Header.Get("Upgrade"), "websocket") {
+		t.Fatalf("got %d %v", resp.StatusCode, resp.Header)
+	}
+	greet := make([]byte, 3)
+	if _, err := io.ReadFull(br, greet); err != nil || string(greet) != "hi!" {
+		t.Fatalf("greeting %q %v", greet, err)
+	}
+	msg := bytes.Repeat([]byte("0123456789"), 50_000)
+	go c.Write(msg)
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(br, got); err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("echo through the tunnel: %v", err)
+	}
+	c.(*net.TCPConn).CloseWrite()
+	if n, _ := io.Copy(io.Discard, br); n != 0 {
+		t.Errorf("%d bytes after close", n)
+	}
+	line := r.waitLog(t, `"GET /ws HTTP/1.1"`, 1)[0]
+	if !strings.Contains(line, " 101 ") {
+		t.Errorf("log line %q, want status 101", line)
 	}
 }

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // tool returns the path of a client program, or skips the test.
@@ -25,10 +27,12 @@ func tool(t *testing.T, name string) string {
 	return p
 }
 
-// run runs a program with a bounded time and returns its output.
+// run runs a program, for two minutes at most, and returns its output.
 func run(t *testing.T, name string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(name, args...)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
@@ -39,6 +43,7 @@ func run(t *testing.T, name string, args ...string) string {
 // toolsProxy starts a proxy in front of a server that answers GET with a
 // small body and POST with the body's length and SHA-256.
 func toolsProxy(t *testing.T) (*running, *goBackend) {
+	t.Helper()
 	be := newGoBackend(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == "POST" || r.Method == "PUT" {
 			h := sha256.New()
@@ -48,15 +53,7 @@ func toolsProxy(t *testing.T) (*running, *goBackend) {
 		}
 		io.WriteString(w, "hello from s1\n")
 	})
-	port := freePort(t)
-	r := start(t, cfgf(`
-frontend fe
-    bind 127.0.0.1:%d
-    no log
-    default_backend be
-backend be
-    server s1 %s
-`, port, be.addr()), host())
+	r := startHTTP(t, oneBackend{fe: []string{"no log"}, servers: []string{"s1 " + be.addr()}}, host())
 	return r, be
 }
 
