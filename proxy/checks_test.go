@@ -21,6 +21,7 @@ type hcBackend struct {
 	traffic atomic.Int64
 }
 
+// newHCBackend starts a healthy hcBackend answering name.
 func newHCBackend(t *testing.T, name string) *hcBackend {
 	t.Helper()
 	b := &hcBackend{name: name}
@@ -85,6 +86,8 @@ func waitState(t *testing.T, s *Server, want bool) {
 	}
 }
 
+// TestCheckHTTPDownAndUp turns an httpchk server sick and well again and
+// checks its state, the HAProxy-style log lines and the check stats.
 func TestCheckHTTPDownAndUp(t *testing.T) {
 	be := newHCBackend(t, "s1")
 	other := newHCBackend(t, "s2")
@@ -163,6 +166,7 @@ func TestCheckTCPDownAndUp(t *testing.T) {
 	r.waitLog(t, `Server be/s1 is UP, reason: Layer4 check passed, check duration: `, 1)
 }
 
+// acceptAndClose accepts and closes connections until ln is closed.
 func acceptAndClose(ln net.Listener) {
 	for {
 		c, err := ln.Accept()
@@ -256,6 +260,8 @@ func TestAllDownClosesAtOnce(t *testing.T) {
 	}
 }
 
+// TestServerStatus checks Status and CheckStats of a checked, an
+// unchecked and a disabled server.
 func TestServerStatus(t *testing.T) {
 	be := newHCBackend(t, "s1")
 	r := startTCP(t, oneBackend{servers: []string{

@@ -45,8 +45,16 @@ defaults
     timeout server 30s
 `
 
-// oneBackend describes the proxy most tests run: frontend fe binds
-// 127.0.0.1:port and sends everything to backend be.
+// oneBackend is the proxy most tests run. Its config reads
+//
+//	frontend fe
+//	    bind 127.0.0.1:<port>
+//	    <fe lines>
+//	    default_backend be
+//	backend be
+//	    <be lines>
+//	    server <servers[0]>
+//	    ...
 type oneBackend struct {
 	fe      []string // extra frontend lines, after the bind
 	be      []string // extra backend lines, before the servers
@@ -77,9 +85,13 @@ func startTCP(t testing.TB, o oneBackend, cores []Network) *running {
 }
 
 // benchDefaults is the defaults section of the benchmarks, which log
-// nothing.
+// nothing; mode "" leaves the mode unset (tcp).
 func benchDefaults(mode string) string {
-	return "defaults\n" + mode + `    timeout connect 2s
+	s := "defaults\n"
+	if mode != "" {
+		s += "    mode " + mode + "\n"
+	}
+	return s + `    timeout connect 2s
     timeout client 30s
     timeout server 30s
 `

@@ -41,7 +41,7 @@ const benchReq = "GET /bench HTTP/1.1\r\nHost: bench\r\nUser-Agent: bench\r\nAcc
 func benchProxy(b *testing.B) *running {
 	b.Helper()
 	be := oneBackend{servers: []string{"s1 " + rawHTTPServer(b)}}
-	return startTB(b, benchDefaults("    mode http\n")+be.config(freePort(b)))
+	return startTB(b, benchDefaults("http")+be.config(freePort(b)))
 }
 
 // readBenchResponse reads one response with a 13-byte body.

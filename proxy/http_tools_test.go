@@ -57,6 +57,8 @@ func toolsProxy(t *testing.T) (*running, *goBackend) {
 	return r, be
 }
 
+// TestHTTPCurl checks curl keep-alive, a large upload with Expect:
+// 100-continue, and a chunked upload through the proxy.
 func TestHTTPCurl(t *testing.T) {
 	curl := tool(t, "curl")
 	r, be := toolsProxy(t)
@@ -87,6 +89,8 @@ func TestHTTPCurl(t *testing.T) {
 	}
 }
 
+// TestHTTPApacheBench runs ab with keep-alive and checks that every
+// request succeeds on few server connections.
 func TestHTTPApacheBench(t *testing.T) {
 	ab := tool(t, "ab")
 	r, be := toolsProxy(t)
@@ -102,6 +106,8 @@ func TestHTTPApacheBench(t *testing.T) {
 	}
 }
 
+// TestHTTPH2loadH1 runs h2load in HTTP/1.1 mode and checks every request
+// gets a 2xx.
 func TestHTTPH2loadH1(t *testing.T) {
 	h2load := tool(t, "h2load")
 	r, _ := toolsProxy(t)
@@ -111,6 +117,8 @@ func TestHTTPH2loadH1(t *testing.T) {
 	}
 }
 
+// TestHTTPWrk runs wrk for a second and checks the proxy answered every
+// request it counted with a 2xx.
 func TestHTTPWrk(t *testing.T) {
 	wrk := tool(t, "wrk")
 	r, _ := toolsProxy(t)

@@ -15,6 +15,8 @@ import (
 	"github.com/bareproxy/bareproxy/proxy/config"
 )
 
+// TestEchoConcurrent echoes 100 connections at once, 1 B to ~100 KB each,
+// and checks the bytes and the frontend and server counters.
 func TestEchoConcurrent(t *testing.T) {
 	r := startTCP(t, oneBackend{servers: []string{"s1 " + backend(t, echo)}}, host())
 	const conns = 100
@@ -77,6 +79,8 @@ func echoOnce(addr string, size int) error {
 	return nil
 }
 
+// TestRoundRobinWeights checks how roundrobin and static-rr spread
+// connections over weighted servers.
 func TestRoundRobinWeights(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -109,6 +113,8 @@ func TestRoundRobinWeights(t *testing.T) {
 	}
 }
 
+// TestFailover checks that retries move a connection off a dead server,
+// and what the log and counters say when they do not.
 func TestFailover(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -150,6 +156,8 @@ func TestFailover(t *testing.T) {
 	}
 }
 
+// TestNoServer checks that a backend without a usable server closes the
+// connection, logs <NOSRV> and counts it.
 func TestNoServer(t *testing.T) {
 	r := startTCP(t, oneBackend{servers: []string{"s " + deadAddr(t) + " disabled"}}, host())
 	if b := dialRead(t, r.addr); len(b) != 0 {
@@ -161,6 +169,8 @@ func TestNoServer(t *testing.T) {
 	}
 }
 
+// TestIdleTimeouts checks that timeout client and timeout server close an
+// idle connection with termination state cD or sD.
 func TestIdleTimeouts(t *testing.T) {
 	tests := []struct {
 		name           string
@@ -205,6 +215,8 @@ func TestActiveNotIdle(t *testing.T) {
 	}
 }
 
+// TestHalfClose checks that the client's end of stream reaches the server
+// while the server's answer still comes back.
 func TestHalfClose(t *testing.T) {
 	// The server answers only after the client's end of stream reaches it.
 	be := backend(t, func(c net.Conn) {
@@ -221,6 +233,7 @@ func TestHalfClose(t *testing.T) {
 	r.waitLog(t, " 10 -- ", 1)
 }
 
+// TestUseBackendBySource routes by src ACLs in mode tcp.
 func TestUseBackendBySource(t *testing.T) {
 	a, b := backend(t, named("a")), backend(t, named("b"))
 	port := freePort(t)
@@ -242,6 +255,8 @@ backend bb
 	}
 }
 
+// TestMultiCoreReusePort serves one bind on two SO_REUSEPORT cores and
+// checks the per-core counters add up.
 func TestMultiCoreReusePort(t *testing.T) {
 	r := startTCP(t, oneBackend{servers: []string{"s " + backend(t, echo)}}, twoCores())
 	var wg sync.WaitGroup
@@ -262,6 +277,8 @@ func TestMultiCoreReusePort(t *testing.T) {
 	}
 }
 
+// TestShutdownClosesSessions checks that cancelling Run closes open
+// sessions and that a Proxy runs only once.
 func TestShutdownClosesSessions(t *testing.T) {
 	be := backend(t, echo)
 	port := freePort(t)
@@ -301,6 +318,7 @@ func TestShutdownClosesSessions(t *testing.T) {
 	}
 }
 
+// TestNewRejects checks that New refuses what it cannot run.
 func TestNewRejects(t *testing.T) {
 	base := func(extra string) string {
 		return `frontend fe

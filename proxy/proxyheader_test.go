@@ -78,7 +78,9 @@ backend be
 	}
 }
 
+// mustV2 returns a PROXY v2 header for a TCP connection from src to dst.
 func mustV2(t *testing.T, src, dst string) []byte {
+	t.Helper()
 	h := proxyproto.NewTCP(netip.MustParseAddrPort(src), netip.MustParseAddrPort(dst))
 	b, err := proxyproto.AppendV2(nil, &h)
 	if err != nil {

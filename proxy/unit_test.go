@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +10,8 @@ import (
 	"github.com/bareproxy/bareproxy/proxy/config"
 )
 
+// TestSchedule checks the smooth weighted round-robin order of server
+// indexes, reduced by the weights' gcd and leaving backups out.
 func TestSchedule(t *testing.T) {
 	tests := []struct {
 		weights []int
@@ -31,20 +34,10 @@ func TestSchedule(t *testing.T) {
 			}
 			servers = append(servers, &Server{Config: c, Index: i})
 		}
-		got := schedule(servers, false)
-		if len(got) != len(tt.want) || !equal32(got, tt.want) {
+		if got := schedule(servers, false); !slices.Equal(got, tt.want) {
 			t.Errorf("schedule(%v) = %v, want %v", tt.weights, got, tt.want)
 		}
 	}
-}
-
-func equal32(a, b []int32) bool {
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestPick covers balancing decisions without the network.
@@ -148,6 +141,7 @@ func TestPick(t *testing.T) {
 	})
 }
 
+// TestTCPLogFormat checks "option tcplog" lines against literal ones.
 func TestTCPLogFormat(t *testing.T) {
 	fc := &config.Frontend{Name: "fe"}
 	bc := &config.Backend{Name: "be"}
@@ -177,13 +171,16 @@ func TestTCPLogFormat(t *testing.T) {
 			"10.0.0.1:34567 [03/Nov/2026:09:05:07.123] fe fe/<NOSRV> -1/-1/120 0 PR 5/4/0/0/0 0/0"},
 	}
 	for _, tt := range tests {
-		got := string(appendTCPLog(nil, &tt.e, acc.Add(120*time.Millisecond)))
-		if got != tt.want {
-			t.Errorf("%s:\n got %s\nwant %s", tt.name, got, tt.want)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			if got := string(appendTCPLog(nil, &tt.e, acc.Add(120*time.Millisecond))); got != tt.want {
+				t.Errorf("\n got %s\nwant %s", got, tt.want)
+			}
+		})
 	}
 }
 
+// TestEvalCondition evaluates the rules' conditions (ACL names, anonymous
+// ACLs, or, negation, unless, predefined ACLs) on samples.
 func TestEvalCondition(t *testing.T) {
 	src := `frontend f
     bind :80
