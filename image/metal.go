@@ -79,6 +79,7 @@ func main() {
 	log.Info(fmt.Sprintf("ready in %d ms", qemu.Uptime().Milliseconds()),
 		"addr", addr.String(), "gateway", gatewayText(gw), "mac", nic.mac.String(), "cores", len(nic.dev.Pairs()),
 		"config", bc.source)
+	maintainLease(ctx, cfg, nic, app.stack, log)
 	go reportCounters(app, log)
 	err = <-errc
 	fail(log, exitFailed, fmt.Errorf("appliance stopped: %v", err))

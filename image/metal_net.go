@@ -13,6 +13,7 @@ import (
 	"github.com/bareproxy/bareproxy/board/qemu"
 	"github.com/bareproxy/bareproxy/proxy/config"
 	"github.com/bareproxy/bareproxy/tcp"
+	"github.com/bareproxy/bareproxy/tcp/dhcp"
 	"github.com/bareproxy/bareproxy/virtio"
 )
 
@@ -20,6 +21,9 @@ import (
 type metalNIC struct {
 	dev *virtio.Device
 	mac net.HardwareAddr
+	// lease is the DHCP lease the address came from, which
+	// maintainLease renews once the stacks run; nil for a static address.
+	lease *dhcp.Lease
 }
 
 // openNIC finds the first virtio-net device and opens it with one queue pair
@@ -76,7 +80,9 @@ func openNIC(cfg *config.Config, log *slog.Logger) (*metalNIC, error) {
 }
 
 // address returns the static address of the network section, or a DHCP
-// lease when the section says "address dhcp".
+// lease when the section says "address dhcp" (kept in nic.lease for
+// maintainLease). The section's gateway, if any, overrides the lease's
+// router.
 func address(cfg *config.Config, nic *metalNIC, log *slog.Logger) (netip.Prefix, netip.Addr, error) {
 	n := cfg.Network
 	if !n.DHCP {
@@ -90,9 +96,6 @@ func address(cfg *config.Config, nic *metalNIC, log *slog.Logger) (netip.Prefix,
 	if err != nil {
 		return netip.Prefix{}, netip.Addr{}, err
 	}
-	gw := lease.Router
-	if n.Gateway.IsValid() {
-		gw = n.Gateway
-	}
-	return lease.Addr, gw, nil
+	nic.lease = &lease
+	return lease.Addr, leaseGateway(lease, n.Gateway), nil
 }

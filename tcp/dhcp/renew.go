@@ -278,8 +278,10 @@ func (r *Renewer) await(ctx context.Context, xid uint32, deadline time.Time, old
 		case m.Type == Nak:
 			r.Stats.Naks.Add(1)
 			server, _ := m.Addr(OptServerID)
-			text, _ := m.Option(OptMessage)
-			return Lease{}, fmt.Errorf("%w from %s for %s: %q", errNak, server, old.Addr.Addr(), text)
+			if text, ok := m.Option(OptMessage); ok && len(text) > 0 {
+				return Lease{}, fmt.Errorf("%w from %s for %s: %q", errNak, server, old.Addr.Addr(), text)
+			}
+			return Lease{}, fmt.Errorf("%w from %s for %s", errNak, server, old.Addr.Addr())
 		case m.Type == Ack:
 			l, err := renewedLease(old, m, start)
 			if err == nil {
