@@ -60,7 +60,7 @@ func newGVPeer(t *testing.T, imp impairment) *gvPeer {
 	}
 	p.toE = newMemLink(3, imp)
 	p.toG = newMemLink(4, imp)
-	p.e = New(Config{Addr: testAddrA, MAC: testMACA, Transmit: p.toG.Transmit,
+	p.e = New(Config{Addr: testAddrA, MAC: testMACA, Transmit: p.toG.Transmit, ResetUnknown: true,
 		Resolve: func(netip.Addr) ([6]byte, bool) { return gvMAC, true }})
 	p.toE.start(p.e)
 	p.toG.startFunc(func(frames [][]byte) {

@@ -166,6 +166,11 @@ func (e *Engine) segmentLocked(t *tcb, s *segment, now int64) {
 				t.ackNow = true
 				e.schedule(t)
 			}
+			if t.state == StateTimeWait && s.flags&flagFIN != 0 {
+				// A retransmitted FIN: our last ACK was lost.
+				// Restart TIME_WAIT (RFC 9293 3.10.7.4).
+				e.wheel.arm(t, now+int64(e.cfg.TimeWait))
+			}
 			return
 		}
 		s.payload = s.payload[:0]

@@ -150,6 +150,8 @@ func newPair(t testing.TB, imp impairment, mod func(*Config)) *pair {
 		Resolve: func(netip.Addr) ([6]byte, bool) { return p.macB, true }}
 	cb := Config{Addr: p.addrB, MAC: p.macB, Transmit: p.ba.Transmit,
 		Resolve: func(netip.Addr) ([6]byte, bool) { return p.macA, true }}
+	// Unwanted segments get a RST, as they will from gVisor behind tcp.Core.
+	ca.ResetUnknown, cb.ResetUnknown = true, true
 	if mod != nil {
 		mod(&ca)
 		mod(&cb)

@@ -253,6 +253,12 @@ func (e *Engine) fireLocked(t *tcb, now int64) {
 			t.rto = min(2*t.rto, int64(maxRTO))
 			e.stats.retransmits.Add(1)
 			e.outputLocked(t)
+			if t.sndNxt == t.sndUna {
+				// Nothing fitted: the peer's window is zero and its
+				// update may have been lost. Ask for it.
+				e.stats.probes.Add(1)
+				e.sendProbe(t)
+			}
 			e.armRTO(t, now)
 			return
 		}
