@@ -69,9 +69,12 @@ qemu: image
 	ip netns exec bp-hub qemu/run.sh $(IMAGE) $(QUEUES) bp0 \
 		$(if $(FWCFG),-fw_cfg name=opt/bareproxy/config$(COMMA)file=$(abspath $(FWCFG)))
 
+# Packages run one at a time (-p 1): the end-to-end tests time real peers
+# and TCG guests, which must not share the two CI cores with another
+# package's CPU-bound tests.
 test:
 	go vet ./...
-	go test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	go test -p 1 -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 bench:
 	go test -run '^$$' -bench . -benchmem -benchtime 2s ./tcp/ ./virtio/...
