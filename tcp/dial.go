@@ -29,6 +29,9 @@ func (c *Core) Listen(addr netip.AddrPort) (net.Listener, error) {
 	if !addr.Addr().Is4() {
 		return nil, opError("listen", "tcp", addr, fmt.Errorf("tcp: address %q is not IPv4", addr.Addr().String()))
 	}
+	if c.eng != nil {
+		return c.listenNative(addr)
+	}
 	var full tcpip.FullAddress
 	full.Port = addr.Port()
 	if !addr.Addr().IsUnspecified() {
@@ -116,6 +119,9 @@ func (l *listener) Addr() net.Addr { return l.addr }
 // It binds p with ReuseAddress and connects; a port whose 4-tuple is taken
 // is skipped. ctx bounds the handshake.
 func (c *Core) Dial(ctx context.Context, addr netip.AddrPort) (net.Conn, error) {
+	if c.eng != nil {
+		return c.dialNative(ctx, addr)
+	}
 	conn, err := c.dial(addr, func(p uint16) (net.Conn, error) { return c.dialTCP(ctx, p, addr) })
 	if err != nil {
 		return nil, opError("dial", "tcp", addr, err)

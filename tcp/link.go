@@ -258,38 +258,48 @@ func (c *Core) Deliver(frames [][]byte) {
 		c.stats.droppedDetached.Add(uint64(len(frames)))
 		return
 	}
+	if c.eng != nil {
+		// VnetHdr is off with the engine: no offset to skip.
+		c.deliverNative(frames, func(f []byte) { c.deliverFrame(ref, 0, f) })
+		return
+	}
 	off := c.link.frameOffset()
 	for _, f := range frames {
-		if len(f) < off+ethHeaderLen {
-			c.stats.malformed.Add(1)
-			continue
-		}
-		// The virtio_net_hdr, if any, needs no reading: a GSO frame
-		// from the kernel is one large TCP segment that the stack takes
-		// whole, and its partial checksum is not verified
-		// (CapabilityRXChecksumOffload).
-		f = f[off:]
-		eth := header.Ethernet(f)
-		var kind tcpip.PacketType
-		switch dst := eth.DestinationAddress(); {
-		case dst == c.link.mac:
-			kind = tcpip.PacketHost
-		case dst == header.EthernetBroadcastAddress:
-			kind = tcpip.PacketBroadcast
-		case header.IsMulticastEthernetAddress(dst):
-			kind = tcpip.PacketMulticast
-		default:
-			c.stats.notForUs.Add(1)
-			continue
-		}
-		if isICMPError(f) {
-			c.stats.icmpErrors.Add(1)
-		}
-		pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(f)})
-		pkt.PktType = kind
-		if c.link.ParseHeader(pkt) {
-			ref.d.DeliverNetworkPacket(eth.Type(), pkt)
-		}
-		pkt.DecRef()
+		c.deliverFrame(ref, off, f)
 	}
+}
+
+// deliverFrame hands one frame, off bytes into f, to the gVisor stack.
+func (c *Core) deliverFrame(ref *dispatcherRef, off int, f []byte) {
+	if len(f) < off+ethHeaderLen {
+		c.stats.malformed.Add(1)
+		return
+	}
+	// The virtio_net_hdr, if any, needs no reading: a GSO frame
+	// from the kernel is one large TCP segment that the stack takes
+	// whole, and its partial checksum is not verified
+	// (CapabilityRXChecksumOffload).
+	f = f[off:]
+	eth := header.Ethernet(f)
+	var kind tcpip.PacketType
+	switch dst := eth.DestinationAddress(); {
+	case dst == c.link.mac:
+		kind = tcpip.PacketHost
+	case dst == header.EthernetBroadcastAddress:
+		kind = tcpip.PacketBroadcast
+	case header.IsMulticastEthernetAddress(dst):
+		kind = tcpip.PacketMulticast
+	default:
+		c.stats.notForUs.Add(1)
+		return
+	}
+	if isICMPError(f) {
+		c.stats.icmpErrors.Add(1)
+	}
+	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(f)})
+	pkt.PktType = kind
+	if c.link.ParseHeader(pkt) {
+		ref.d.DeliverNetworkPacket(eth.Type(), pkt)
+	}
+	pkt.DecRef()
 }

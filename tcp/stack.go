@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/bareproxy/bareproxy/percpu"
+	"github.com/bareproxy/bareproxy/tcp/engine"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/network/arp"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
@@ -72,6 +73,9 @@ type Config struct {
 	// device to segment and finish (gVisor's host GSO). Receive buffers
 	// must hold MaxVnetFrame bytes. False means plain Ethernet frames.
 	VnetHdr bool
+	// Engine selects the TCP implementation: EngineGVisor (the zero
+	// value) or EngineNative, which needs VnetHdr off.
+	Engine EngineKind
 }
 
 // DefaultTimeWait is the TIME_WAIT period when Config.TimeWait is zero.
@@ -117,6 +121,9 @@ type Core struct {
 	link     *linkEndpoint
 	counters *percpu.Counters // may be nil
 	stats    coreStats
+	// eng is the native TCP engine with Config.Engine EngineNative, nil
+	// otherwise.
+	eng *engine.Engine
 	// cursor is where the next dial starts its port search, an offset in
 	// the ephemeral range. It rotates so that consecutive dials do not
 	// retry ports still in TIME_WAIT.
@@ -194,6 +201,10 @@ func (cfg *Config) check() error {
 		return fmt.Errorf("tcp: steering spreads over %d cores but there are %d links", cfg.Steering.Cores(), len(cfg.Links))
 	case cfg.Counters != nil && len(cfg.Counters) != len(cfg.Links):
 		return fmt.Errorf("tcp: %d counters for %d links", len(cfg.Counters), len(cfg.Links))
+	case cfg.Engine != EngineGVisor && cfg.Engine != EngineNative:
+		return fmt.Errorf("tcp: unknown engine %d", int(cfg.Engine))
+	case cfg.Engine == EngineNative && cfg.VnetHdr:
+		return errors.New("tcp: the native engine does not take virtio_net_hdr frames; turn VnetHdr (TAP offloads) off")
 	case cfg.TimeWait < 0:
 		return fmt.Errorf("tcp: negative TIME_WAIT %v", cfg.TimeWait)
 	}
@@ -229,6 +240,9 @@ func (s *Stack) newCore(cfg *Config, k int) (*Core, error) {
 	if err := c.setAddress(netip.Prefix{}, cfg.Addr, cfg.Gateway); err != nil {
 		c.stack.Destroy()
 		return nil, err
+	}
+	if cfg.Engine == EngineNative {
+		c.newEngine(cfg, cfg.Links[k])
 	}
 	return c, nil
 }
@@ -317,13 +331,19 @@ func (s *Stack) Address() (netip.Prefix, netip.Addr) {
 
 // SetAddress replaces the appliance's address and default route on every
 // core, e.g. when DHCP hands out a new lease. Connections on the old address
-// stop working; listeners bound to 0.0.0.0 carry on.
+// stop working; listeners bound to 0.0.0.0 carry on. With EngineNative the
+// address cannot change (the engines are built for one address): only the
+// prefix length and gateway may, else SetAddress fails and the stack must
+// be rebuilt.
 func (s *Stack) SetAddress(p netip.Prefix, gw netip.Addr) error {
 	if err := checkAddress(p, gw); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if len(s.cores) > 0 && s.cores[0].eng != nil && p.Addr() != s.addr.Addr() {
+		return fmt.Errorf("tcp: the native engine cannot move from address %q to %q; restart the stack", s.addr.Addr().String(), p.Addr().String())
+	}
 	for _, c := range s.cores {
 		if err := c.setAddress(s.addr, p, gw); err != nil {
 			return fmt.Errorf("tcp: core %d: %w", c.index, err)
@@ -341,6 +361,11 @@ func (s *Stack) Close() {
 	s.closeOnce.Do(func() {
 		// Aborting sends RSTs, so the links stay open until the
 		// stacks are done.
+		for _, c := range s.cores {
+			if c.eng != nil {
+				c.eng.Close()
+			}
+		}
 		for _, c := range s.cores {
 			c.stack.Close()
 		}

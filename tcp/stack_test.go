@@ -108,22 +108,29 @@ func exchange(ctx context.Context, c *Core, to netip.AddrPort) (netip.AddrPort, 
 // TestConnectionsSteered runs connections from every core of B to A and
 // checks that each was accepted on the core A's hash names, that each dial
 // picked a port whose replies come back to the dialling core, and that no
-// segment reached a core without its connection (no resets).
+// segment reached a core without its connection (no resets). The engines
+// are gVisor or native on either side.
 func TestConnectionsSteered(t *testing.T) {
 	tests := []struct {
 		name   string
 		sa, sb Steering
+		ea, eb EngineKind
 	}{
-		{"toeplitz2-mix2", NewToeplitzSteering(2), MixSteering{N: 2}},
-		{"mix2-toeplitz2", MixSteering{N: 2}, NewToeplitzSteering(2)},
-		{"mix3-toeplitz4", MixSteering{N: 3}, NewToeplitzSteering(4)},
-		{"toeplitz1-mix1", NewToeplitzSteering(1), MixSteering{N: 1}},
+		{"toeplitz2-mix2", NewToeplitzSteering(2), MixSteering{N: 2}, EngineGVisor, EngineGVisor},
+		{"mix2-toeplitz2", MixSteering{N: 2}, NewToeplitzSteering(2), EngineGVisor, EngineGVisor},
+		{"mix3-toeplitz4", MixSteering{N: 3}, NewToeplitzSteering(4), EngineGVisor, EngineGVisor},
+		{"toeplitz1-mix1", NewToeplitzSteering(1), MixSteering{N: 1}, EngineGVisor, EngineGVisor},
+		{"native/toeplitz2-native/mix2", NewToeplitzSteering(2), MixSteering{N: 2}, EngineNative, EngineNative},
+		{"native/mix3-native/toeplitz4", MixSteering{N: 3}, NewToeplitzSteering(4), EngineNative, EngineNative},
+		{"native/mix2-gvisor/toeplitz2", MixSteering{N: 2}, NewToeplitzSteering(2), EngineNative, EngineGVisor},
+		{"gvisor/toeplitz2-native/mix2", NewToeplitzSteering(2), MixSteering{N: 2}, EngineGVisor, EngineNative},
 	}
 	const perCore = 8
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := testContext(t)
-			p := newPair(t, tt.sa, tt.sb)
+			p := newPairMods(t, tt.sa, tt.sb,
+				func(c *Config) { c.Engine = tt.ea }, func(c *Config) { c.Engine = tt.eb })
 			server := netip.AddrPortFrom(ipA, 80)
 			total := perCore * tt.sb.Cores()
 			acc := make(chan accepted, total)

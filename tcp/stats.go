@@ -1,6 +1,10 @@
 package tcp
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/bareproxy/bareproxy/tcp/engine"
+)
 
 // CoreStats are one core's counters, read with Core.Stats.
 type CoreStats struct {
@@ -37,6 +41,11 @@ type CoreStats struct {
 	// CurrentEstablished is the number of connections in ESTABLISHED or
 	// CLOSE_WAIT.
 	CurrentEstablished uint64
+	// Engine holds the native engine's counters (Config.Engine
+	// EngineNative), zero otherwise. Its malformed and bad-checksum
+	// frames are also in Malformed, its resets in ResetsSent and
+	// ResetsReceived.
+	Engine engine.Stats
 }
 
 // coreStats are the atomic counters behind CoreStats that this package
@@ -51,8 +60,13 @@ type coreStats struct {
 // Stats returns a snapshot of the core's counters.
 func (c *Core) Stats() CoreStats {
 	tcp := c.stack.Stats().TCP
+	var es engine.Stats
+	if c.eng != nil {
+		es = c.eng.Stats()
+	}
 	return CoreStats{
-		Malformed:            c.stats.malformed.Load(),
+		Engine:               es,
+		Malformed:            c.stats.malformed.Load() + es.Malformed + es.BadChecksum,
 		Unsupported:          c.stats.unsupported.Load(),
 		NotForUs:             c.stats.notForUs.Load(),
 		DroppedDetached:      c.stats.droppedDetached.Load(),
@@ -64,8 +78,8 @@ func (c *Core) Stats() CoreStats {
 		BindAttempts:         c.stats.bindAttempts.Load(),
 		PortsExhausted:       c.stats.portsExhausted.Load(),
 		Accepted:             c.stats.accepted.Load(),
-		ResetsSent:           tcp.ResetsSent.Value(),
-		ResetsReceived:       tcp.ResetsReceived.Value(),
+		ResetsSent:           tcp.ResetsSent.Value() + es.ResetsSent,
+		ResetsReceived:       tcp.ResetsReceived.Value() + es.ResetsReceived,
 		CurrentEstablished:   tcp.CurrentEstablished.Value(),
 	}
 }

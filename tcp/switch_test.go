@@ -138,10 +138,16 @@ func newPair(t testing.TB, sa, sb Steering) *pair {
 // newPairWith is newPair with mod, if not nil, applied to both stacks'
 // configurations.
 func newPairWith(t testing.TB, sa, sb Steering, mod func(*Config)) *pair {
+	return newPairMods(t, sa, sb, mod, mod)
+}
+
+// newPairMods is newPair with modA and modB, if not nil, applied to A's
+// and B's configurations.
+func newPairMods(t testing.TB, sa, sb Steering, modA, modB func(*Config)) *pair {
 	t.Helper()
 	p := &pair{ab: newWire(sb.Cores()), ba: newWire(sa.Cores())}
-	p.a = newTestStack(t, addrA, macA, sa, p.ab, mod)
-	p.b = newTestStack(t, addrB, macB, sb, p.ba, mod)
+	p.a = newTestStack(t, addrA, macA, sa, p.ab, modA)
+	p.b = newTestStack(t, addrB, macB, sb, p.ba, modB)
 	p.ab.start(p.b)
 	p.ba.start(p.a)
 	t.Cleanup(func() {
