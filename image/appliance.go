@@ -48,6 +48,8 @@ type settings struct {
 	// tcp.MaxVnetFrame bytes (tcp.Config.VnetHdr). rxChecksum: received
 	// checksums need no verification (tcp.Config.RXChecksumOffload).
 	vnetHdr, rxChecksum bool
+	// engine is the TCP engine (tcp.Config.Engine).
+	engine tcp.EngineKind
 }
 
 // newAppliance builds the stack and the proxy over the board's queues.
@@ -77,6 +79,7 @@ func newAppliance(cfg *config.Config, s settings, log *slog.Logger) (*appliance,
 
 		VnetHdr:           s.vnetHdr,
 		RXChecksumOffload: s.rxChecksum,
+		Engine:            s.engine,
 	})
 	if err != nil {
 		return nil, err

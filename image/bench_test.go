@@ -21,9 +21,11 @@ import (
 const haproxyIP = "10.77.0.3"
 
 // BenchmarkEndToEnd runs wrk from the client namespace through the appliance
-// and through HAProxy 2.6 (2 threads) to nginx, in the same run, in mode tcp
-// and mode http, with keep-alive and with one request per connection, and
-// reports the ratios.
+// (with each TCP engine, -engine gvisor and -engine native) and through
+// HAProxy 2.6 (2 threads) to nginx, in the same run, in mode tcp and mode
+// http, with keep-alive and with one request per connection, and reports
+// the ratios to HAProxy. Each engine's appliance is a sub-benchmark in the
+// mode's topology; HAProxy runs first.
 // Run it with `make bench` (-benchtime 1x: each wrk run is its own timer).
 func BenchmarkEndToEnd(b *testing.B) {
 	for _, tool := range []string{"wrk", "haproxy", "nginx", "ip"} {
@@ -35,23 +37,39 @@ func BenchmarkEndToEnd(b *testing.B) {
 		b.Skip("skipping: needs root for network namespaces")
 	}
 	duration := envDuration("BP_BENCH_DURATION", 5*time.Second)
+	conns := []struct {
+		name      string
+		closeEach bool
+	}{{"keepalive", false}, {"close", true}}
 	for _, mode := range []string{"tcp", "http"} {
 		tp := newTopology(b)
 		startHAProxy(b, tp, mode)
-		startAppliance(b, tp, benchConfig(mode, ":80"), 2)
-		for _, conn := range []struct {
-			name      string
-			closeEach bool
-		}{{"keepalive", false}, {"close", true}} {
-			hap := runWrk(b, tp, haproxyIP+":80", duration, conn.closeEach)
-			bp := runWrk(b, tp, applianceIP+":80", duration, conn.closeEach)
-			name := mode + "-" + conn.name
-			ratio := bp.rps / hap.rps
-			b.ReportMetric(bp.rps, name+"-appliance-req/s")
-			b.ReportMetric(hap.rps, name+"-haproxy-req/s")
-			b.ReportMetric(ratio, name+"-ratio")
-			fmt.Printf("end-to-end mode %-4s %-9s appliance %8.0f req/s p99 %6.2f ms | haproxy-2t %8.0f req/s p99 %6.2f ms | ratio %.2f\n",
-				mode, conn.name, bp.rps, bp.p99, hap.rps, hap.p99, ratio)
+		hap := make(map[string]wrkResult)
+		for _, conn := range conns {
+			hap[conn.name] = runWrk(b, tp, haproxyIP+":80", duration, conn.closeEach)
+		}
+		bp := make(map[string]map[string]wrkResult) // engine, conn
+		for _, engine := range engines {
+			bp[engine] = make(map[string]wrkResult)
+			b.Run(mode+"/engine="+engine, func(b *testing.B) {
+				startAppliance(b, tp, benchConfig(mode, ":80"), 2, "-engine", engine)
+				for _, conn := range conns {
+					r := runWrk(b, tp, applianceIP+":80", duration, conn.closeEach)
+					bp[engine][conn.name] = r
+					b.ReportMetric(r.rps, conn.name+"-req/s")
+					b.ReportMetric(hap[conn.name].rps, conn.name+"-haproxy-req/s")
+					b.ReportMetric(r.rps/hap[conn.name].rps, conn.name+"-ratio")
+				}
+			})
+		}
+		for _, conn := range conns {
+			h := hap[conn.name]
+			line := fmt.Sprintf("end-to-end mode %-4s %-9s", mode, conn.name)
+			for _, engine := range engines {
+				r := bp[engine][conn.name]
+				line += fmt.Sprintf(" | %-6s %8.0f req/s p99 %6.2f ms (x%.2f)", engine, r.rps, r.p99, r.rps/h.rps)
+			}
+			fmt.Printf("%s | haproxy-2t %8.0f req/s p99 %6.2f ms\n", line, h.rps, h.p99)
 		}
 	}
 }

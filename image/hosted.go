@@ -34,6 +34,8 @@ type hostedFlags struct {
 	// offload is on, off or auto: open the TAP with IFF_VNET_HDR and
 	// segmentation offload, or not, or try it and fall back.
 	offload string
+	// engine is the TCP engine: gvisor or native (tcp.EngineKind).
+	engine string
 	// contention is the sampling for the mutex and block profiles served
 	// under /debug/pprof/: 0 leaves them off.
 	contention int
@@ -51,6 +53,7 @@ func parseFlags(args []string) (hostedFlags, error) {
 	fs.StringVar(&f.admin, "admin", "", "serve per-core counters, /metrics and pprof on `addr` (host:port, or unix:/path)")
 	fs.StringVar(&f.steering, "steering", "ebpf", "`mode` of flow steering: ebpf (in the TAP, software fallback if refused) or software")
 	fs.StringVar(&f.offload, "offload", "auto", "`mode` of TAP offloads (IFF_VNET_HDR, checksum and TCP segmentation): on, off, or auto (on, else off if the kernel refuses)")
+	fs.StringVar(&f.engine, "engine", "gvisor", "TCP `engine`: gvisor, or native (experimental; turns TAP offloads off)")
 	fs.IntVar(&f.contention, "contention", 0, "sample 1 in `n` mutex contentions and blocking events of n ns or more for /debug/pprof/mutex and /block (0: off)")
 	if err := fs.Parse(args); err != nil {
 		return f, err
@@ -60,6 +63,15 @@ func parseFlags(args []string) (hostedFlags, error) {
 	}
 	if f.offload != "auto" && f.offload != "on" && f.offload != "off" {
 		return f, fmt.Errorf("-offload %q: want auto, on or off", f.offload)
+	}
+	if _, err := tcp.ParseEngineKind(f.engine); err != nil {
+		return f, fmt.Errorf("-engine %q: want gvisor or native", f.engine)
+	}
+	if f.engine == "native" {
+		if f.offload == "on" {
+			return f, errors.New("-engine native needs -offload off or auto: the native engine takes no virtio_net_hdr")
+		}
+		f.offload = "off"
 	}
 	if f.steering != "ebpf" && f.steering != "software" {
 		return f, fmt.Errorf("-steering %q: want ebpf or software", f.steering)
@@ -109,6 +121,7 @@ func runHosted(f hostedFlags, log *slog.Logger) error {
 		queues = runtime.GOMAXPROCS(0)
 	}
 
+	log.Info("TCP engine", "engine", f.engine)
 	tap, err := openTAP(f, queues, log)
 	if err != nil {
 		return err
@@ -123,6 +136,7 @@ func runHosted(f hostedFlags, log *slog.Logger) error {
 		log.Info("software dispatch: frames are steered to their core after they are received", "tap", f.tap)
 	}
 
+	engineKind, _ := tcp.ParseEngineKind(f.engine) // checked by parseFlags
 	app, err := newAppliance(cfg, settings{
 		queues:   tap.Queues(),
 		steering: tcp.MixSteering{N: queues},
@@ -132,6 +146,7 @@ func runHosted(f hostedFlags, log *slog.Logger) error {
 		mac:      mac,
 		closeNIC: tap.Close,
 		vnetHdr:  tap.VnetHdr(),
+		engine:   engineKind,
 		// The kernel builds a TAP's frames in memory: their checksums
 		// are either complete or, with offloads, deliberately partial.
 		rxChecksum: true,

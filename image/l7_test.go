@@ -38,13 +38,20 @@ backend nginx
 
 // TestL7ThroughAppliance serves mode http on the appliance's stack: curl
 // keeps its connection alive over several requests, a denied path never
-// reaches nginx, and /metrics parses with Prometheus's own parser.
+// reaches nginx, and /metrics parses with Prometheus's own parser. It runs
+// with each TCP engine.
 func TestL7ThroughAppliance(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Skip("skipping: curl is not installed (.ci/run installs it)")
 	}
+	for _, engine := range engines {
+		t.Run("engine="+engine, func(t *testing.T) { testL7ThroughAppliance(t, engine) })
+	}
+}
+
+func testL7ThroughAppliance(t *testing.T, engine string) {
 	tp := newTopology(t)
-	app := startAppliance(t, tp, l7Config, 2)
+	app := startAppliance(t, tp, l7Config, 2, "-engine", engine)
 	want := tp.file(t, "4k.bin")
 
 	curl := func(args ...string) []byte {
