@@ -33,18 +33,16 @@
 // IPv6, ARP (Config.Resolve supplies neighbours), RFC 5961's ACK range
 // check, checksum offload on transmit and TSO/GRO.
 //
-// # Wiring it into package tcp (not done yet)
+// # How package tcp uses it
 //
-// Per core, next to (not instead of) the gVisor stack, which keeps ARP,
-// ICMP, UDP and DHCP: New(Config{Addr, MAC, MTU, Transmit: the core's
-// Link.Transmit, Resolve: the core's neighbour table (and the gateway's MAC
-// for off-link addresses), PickPort: the core's RFD port picker,
-// RXChecksumOffload, TimeWait}). Core.Deliver offers each frame to
-// Engine.Deliver (or DeliverBatch) first and gives gVisor those it
-// declines. Core.Listen and Core.Dial return the engine's Listener (wrapped
-// as a net.Listener) and *Conn. Steering is unchanged. The engine does not
-// parse virtio_net_hdr: strip it on receive, add a zeroed one on transmit,
-// and do not enable GSO/GRO with the engine.
+// With tcp.Config.Engine set to tcp.EngineNative (the hosted board's
+// -engine native), each core runs an Engine next to (not instead of) its
+// gVisor stack, which keeps ARP, ICMP, UDP and DHCP. Core.Deliver offers
+// frames to DeliverBatch first and gives gVisor those it declines, so
+// gVisor answers segments for unknown connections with a RST. Core.Listen
+// and Core.Dial return the engine's Listener (as a net.Listener) and *Conn;
+// the neighbour table and the RFD port picker come from package tcp. The
+// engine does not parse virtio_net_hdr, so TAP offloads are off with it.
 //
 // The package must not import package tcp or gVisor (its tests use gVisor
 // as a reference peer), and makes no system calls: frames arrive through

@@ -1,6 +1,6 @@
 //go:build linux
 
-package engine
+package engine_test
 
 import (
 	"bytes"
@@ -21,6 +21,7 @@ import (
 
 	"github.com/bareproxy/bareproxy/board/hosted"
 	"github.com/bareproxy/bareproxy/percpu"
+	"github.com/bareproxy/bareproxy/tcp/engine"
 	"golang.org/x/sys/unix"
 )
 
@@ -84,7 +85,7 @@ var (
 // of a fresh namespace; the pump drops a fraction of frames each way.
 type kernelRig struct {
 	ns      *kns
-	e       *Engine
+	e       *engine.Engine
 	kmac    [6]byte
 	dropped atomic.Uint64
 }
@@ -127,7 +128,7 @@ func newKernelRig(t *testing.T, loss float64) *kernelRig {
 	var txMu sync.Mutex
 	txRand := rand.New(rand.NewPCG(7, 8))
 	var txScratch [][]byte
-	r.e = New(Config{Addr: engAddr, MAC: engMAC, ResetUnknown: true,
+	r.e = engine.New(engine.Config{Addr: engAddr, MAC: engMAC, ResetUnknown: true,
 		Resolve: func(netip.Addr) ([6]byte, bool) { return r.kmac, true },
 		Transmit: func(frames [][]byte) {
 			txMu.Lock()
@@ -226,8 +227,8 @@ func TestKernelPeer(t *testing.T) {
 				if err != nil {
 					t.Fatalf("kernel dial %d: %v", i, err)
 				}
-				msg := pattern(uint64(i), 100)
-				got, err := duplex(c, msg)
+				msg := engine.Pattern(uint64(i), 100)
+				got, err := engine.Duplex(c, msg)
 				c.Close()
 				if err != nil || !bytes.Equal(got, msg) {
 					t.Fatalf("kernel client %d: got %d bytes, err %v", i, len(got), err)
@@ -237,11 +238,11 @@ func TestKernelPeer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			big := pattern(99, 1<<20)
-			got, err := duplex(c, big)
+			big := engine.Pattern(99, 1<<20)
+			got, err := engine.Duplex(c, big)
 			c.Close()
 			if err != nil || !bytes.Equal(got, big) {
-				t.Fatalf("kernel client 1 MiB echo: got %d bytes (equal prefix %d), err %v", len(got), commonPrefix(got, big), err)
+				t.Fatalf("kernel client 1 MiB echo: got %d bytes (equal prefix %d), err %v", len(got), engine.CommonPrefix(got, big), err)
 			}
 
 			// The engine dialling a kernel listener.
@@ -276,9 +277,9 @@ func TestKernelPeer(t *testing.T) {
 				if i == 200 {
 					n = 1 << 20
 				}
-				checkExchange(t, cc, sc, pattern(uint64(1000+i), n), pattern(uint64(2000+i), n))
+				engine.CheckExchange(t, cc, sc, engine.Pattern(uint64(1000+i), n), engine.Pattern(uint64(2000+i), n))
 			}
-			waitQuiet(t, r.e, "engine")
+			engine.WaitQuiet(t, r.e, "engine")
 			t.Logf("dropped %d frames; engine stats: %+v", r.dropped.Load(), r.e.Stats())
 		})
 	}

@@ -1,0 +1,12 @@
+package engine
+
+// The kernel test is in the external package engine_test: it opens TAP
+// devices with board/hosted, which imports package tcp, which imports this
+// package. These are the internal test helpers it shares.
+var (
+	Pattern       = pattern
+	CommonPrefix  = commonPrefix
+	CheckExchange = checkExchange
+	Duplex        = duplex
+	WaitQuiet     = waitQuiet
+)
