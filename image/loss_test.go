@@ -56,11 +56,17 @@ func dropPercent(t *testing.T, ns, ifname string, pct int32) {
 }
 
 // TestL4UnderPacketLoss drops 3% of the packets between the client and the
-// bridge, both ways: the appliance's stack and the kernel's retransmit, and
+// bridge, both ways: the appliance's engine and the kernel retransmit, and
 // every response still arrives whole.
 func TestL4UnderPacketLoss(t *testing.T) {
+	for _, engine := range engines {
+		t.Run("engine="+engine, func(t *testing.T) { testL4UnderPacketLoss(t, engine) })
+	}
+}
+
+func testL4UnderPacketLoss(t *testing.T, engine string) {
 	tp := newTopology(t)
-	app := startAppliance(t, tp, l4Config, 2)
+	app := startAppliance(t, tp, l4Config, 2, "-engine", engine)
 	want := tp.file(t, "4k.bin")
 	dropPercent(t, tp.hub, tp.prefix+"-c", 3)
 	fetchFromClient(t, tp, "/4k.bin", want, 200, 20)
