@@ -16,6 +16,7 @@ import (
 	"github.com/google/gopacket/layers"
 	"golang.org/x/sys/unix"
 
+	"github.com/bareproxy/bareproxy/internal/netnstest"
 	"github.com/bareproxy/bareproxy/percpu"
 	"github.com/bareproxy/bareproxy/tcp"
 )
@@ -37,7 +38,7 @@ func tapName(tag string) string { return fmt.Sprintf("hq%s%d", tag, os.Getpid()%
 
 // setupLink gives the kernel side of tap its MAC, address and neighbour,
 // and sets the link up.
-func setupLink(t testing.TB, ns *netns, tap *TAP) {
+func setupLink(t testing.TB, ns *netnstest.NS, tap *TAP) {
 	t.Helper()
 	name := tap.Name()
 	steps := [][]string{
@@ -47,11 +48,11 @@ func setupLink(t testing.TB, ns *netns, tap *TAP) {
 	}
 	for i, args := range steps {
 		if i == 1 {
-			if err := ns.do(tap.SetUp); err != nil {
+			if err := ns.Do(tap.SetUp); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if err := ns.ip(args...); err != nil {
+		if err := ns.IP(args...); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -128,7 +129,7 @@ func newBatch(n int) ([][]byte, []int) {
 }
 
 func TestTAPSteering(t *testing.T) {
-	ns := newNetns(t)
+	ns := netnstest.New(t)
 	const queues = 2
 	tap := openTestTAP(t, ns, tapName("s"), queues)
 	if err := tap.AttachSteering(); err != nil {
@@ -165,7 +166,7 @@ func TestTAPSteering(t *testing.T) {
 			s.proto, send = layers.IPProtocolTCP, sendSYN
 		}
 		sent[sport] = s
-		if err := ns.do(func() error { return send(sport, s.dport) }); err != nil {
+		if err := ns.Do(func() error { return send(sport, s.dport) }); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -245,7 +246,7 @@ func awaitEchoReply(q percpu.Queue, bufs [][]byte, sizes []int) error {
 // the test is still waiting on the kernel after waitLimit.
 func echoSetup(t testing.TB, tag string) *TAP {
 	t.Helper()
-	ns := newNetns(t)
+	ns := netnstest.New(t)
 	tap := openTestTAP(t, ns, tapName(tag), 2)
 	if err := tap.AttachSteering(); err != nil {
 		t.Logf("no steering (%v): echo replies may land on either queue", err)
@@ -272,14 +273,14 @@ func TestTAPTransmitReceive(t *testing.T) {
 }
 
 func TestTAPReceiveBatches(t *testing.T) {
-	ns := newNetns(t)
+	ns := netnstest.New(t)
 	tap := openTestTAP(t, ns, tapName("b"), 2)
 	if err := tap.AttachSteering(); err != nil {
 		t.Skipf("skipping: steering unavailable: %v", err)
 	}
 	setupLink(t, ns, tap)
 	const datagrams = 10
-	err := ns.do(func() error {
+	err := ns.Do(func() error {
 		for range datagrams {
 			if err := sendUDP(5000, 6000); err != nil {
 				return err
@@ -337,7 +338,7 @@ func TestTAPNoAllocs(t *testing.T) {
 }
 
 func TestTAPCloseUnblocksReceive(t *testing.T) {
-	ns := newNetns(t)
+	ns := netnstest.New(t)
 	tap := openTestTAP(t, ns, tapName("c"), 2)
 	errs := make(chan error, 2)
 	for _, q := range tap.Queues() {
@@ -370,9 +371,9 @@ func TestTAPCloseUnblocksReceive(t *testing.T) {
 }
 
 func TestOpenTAPNames(t *testing.T) {
-	ns := newNetns(t)
+	ns := netnstest.New(t)
 	persistent := tapName("p")
-	if err := ns.ip("tuntap", "add", "dev", persistent, "mode", "tap", "multi_queue"); err != nil {
+	if err := ns.IP("tuntap", "add", "dev", persistent, "mode", "tap", "multi_queue"); err != nil {
 		t.Fatal(err)
 	}
 	tap := openTestTAP(t, ns, persistent, 3)

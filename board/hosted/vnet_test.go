@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/bareproxy/bareproxy/internal/netnstest"
 	"github.com/bareproxy/bareproxy/percpu"
 	"github.com/bareproxy/bareproxy/tcp"
 )
@@ -46,9 +47,9 @@ func TestTAPVnetHdrKernelTCP(t *testing.T) {
 	if tcp.VnetHdrLen != VnetHdrLen || tcp.MaxVnetFrame != MaxVnetFrame {
 		t.Fatalf("tcp's header %d/%d and the board's %d/%d differ", tcp.VnetHdrLen, tcp.MaxVnetFrame, VnetHdrLen, MaxVnetFrame)
 	}
-	ns := newNetns(t)
+	ns := netnstest.New(t)
 	var tap *TAP
-	err := ns.do(func() (err error) {
+	err := ns.Do(func() (err error) {
 		tap, err = OpenTAPWith(tapName("v"), 2, Options{VnetHdr: true})
 		return err
 	})
@@ -130,7 +131,7 @@ func TestTAPVnetHdrKernelTCP(t *testing.T) {
 	}
 
 	var conn net.Conn
-	err = ns.do(func() error {
+	err = ns.Do(func() error {
 		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
 			return err
