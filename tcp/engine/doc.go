@@ -23,11 +23,19 @@
 // for segments nobody wants (Config.ResetUnknown), RST and SYN checks of
 // RFC 5961 (exact-sequence RST, challenge ACKs), a SYN backlog, and ISNs
 // from SipHash-2-4 of the 4-tuple under a per-engine random key plus a
-// 4 µs clock (RFC 6528).
+// 4 µs clock (RFC 6528). Timestamps (RFC 7323 sections 3 to 5, see ts.go)
+// are offered on every SYN and used when the peer's SYN carries them:
+// TSval is a millisecond clock plus a keyed-hash offset per address pair
+// (raised past the last TSval of a just-finished connection on the same
+// 4-tuple), TS.Recent follows RFC 7323 4.3, and PAWS drops (and counts)
+// old duplicates. With them, a peer holding TIME_WAIT for a reused
+// 4-tuple accepts the new SYN at once (RFC 6191). RTT is still sampled
+// once per flight with Karn's rule, not from TSecr; segments without TSopt
+// on a timestamped connection are accepted (RFC 7323 3.2's SHOULD drop is
+// not followed).
 //
-// Not implemented: SACK (RFC 2018), timestamps and PAWS (RFC 7323 sections
-// 3 and 5), SYN cookies, delayed ACKs (ACKs are sent at once, coalesced per
-// DeliverBatch), Nagle, keep-alives, urgent data (URG is ignored), IP
+// Not implemented: SACK (RFC 2018), SYN cookies, delayed ACKs (ACKs are
+// sent at once, coalesced per DeliverBatch), Nagle, keep-alives, urgent data (URG is ignored), IP
 // options (accepted and skipped), IP fragment reassembly (fragments are
 // counted as malformed and dropped), ICMP (PMTU discovery, soft errors),
 // IPv6, ARP (Config.Resolve supplies neighbours), RFC 5961's ACK range

@@ -57,6 +57,10 @@ type Config struct {
 	// connections a second cannot hold ports for a minute; one second
 	// is hundreds of LAN round trips (see tcp.DefaultTimeWait).
 	TimeWait time.Duration
+	// DisableTimestamps stops the engine offering the timestamps option
+	// (RFC 7323) on its SYNs and accepting it on peers' SYNs. False
+	// means timestamps are used when both sides offer them.
+	DisableTimestamps bool
 }
 
 // Defaults for Config's zero values and fixed tunables.
@@ -118,6 +122,7 @@ type Engine struct {
 	cur       *txBatch
 	portNext  uint16
 	closed    bool
+	tsCache   [tsCacheSize]tsEntry // see ts.go
 
 	done chan struct{}
 	wg   sync.WaitGroup

@@ -10,9 +10,11 @@ func (e *Engine) inputLocked(s *segment) bool {
 	now := e.clock()
 	key := connKey(s.srcIP, s.srcPort, s.dstPort)
 	if t := e.conns[key]; t != nil {
-		if t.state == StateTimeWait && s.flags&(flagSYN|flagACK|flagRST) == flagSYN && seqGT(s.seq, t.rcvNxt) {
+		if t.state == StateTimeWait && s.flags&(flagSYN|flagACK|flagRST) == flagSYN &&
+			(seqGT(s.seq, t.rcvNxt) || (t.tsOK && s.tsOK && seqGT(s.tsVal, t.tsRecent))) {
 			// A new incarnation of the 4-tuple (RFC 9293 3.6.1, RFC
-			// 6191): end TIME_WAIT and let the listener take it.
+			// 6191: a higher sequence number or timestamp): end
+			// TIME_WAIT and let the listener take it.
 			e.finishLocked(t)
 		} else {
 			e.segmentLocked(t, s, now)
@@ -55,7 +57,7 @@ func (e *Engine) listenInput(l *Listener, s *segment, now int64) {
 	t.rcvNxt = s.seq + 1
 	t.iss = e.isn(s.dstPort, s.srcIP, s.srcPort, now)
 	t.sndUna, t.sndNxt, t.sndMax = t.iss, t.iss+1, t.iss+1
-	e.negotiate(t, s)
+	e.negotiate(t, s, now)
 	t.sndWnd = uint32(s.wnd) // SYN windows are never scaled (RFC 7323 2.2)
 	t.sndWL1, t.sndWL2 = s.seq, t.iss
 	e.insert(t)
@@ -64,13 +66,22 @@ func (e *Engine) listenInput(l *Listener, s *segment, now int64) {
 	e.wheel.arm(t, now+t.rto)
 }
 
-// negotiate takes the peer's MSS and window-scale options from its SYN.
-func (e *Engine) negotiate(t *tcb, s *segment) {
+// negotiate takes the peer's MSS, window-scale and timestamps options from
+// its SYN.
+func (e *Engine) negotiate(t *tcb, s *segment, now int64) {
 	t.mss = 536
 	if s.mss != 0 {
 		t.mss = int(s.mss)
 	}
 	t.mss = max(min(t.mss, e.mss), 64)
+	// Timestamps only if both SYNs carry them (RFC 7323 3.2); the
+	// option then takes 12 bytes of every segment's MSS.
+	t.tsOK = s.tsOK && !e.cfg.DisableTimestamps
+	if t.tsOK {
+		t.tsRecent, t.tsRecentAt = s.tsVal, now
+		t.mss -= tsOptLen
+	}
+	t.lastAckSent = s.seq + 1
 	t.wsOK = s.ws >= 0
 	if t.wsOK {
 		t.sndShift, t.rcvShift = s.ws, e.rcvShift
@@ -102,7 +113,7 @@ func (e *Engine) synSentInput(t *tcb, s *segment, now int64) {
 	}
 	t.irs = s.seq
 	t.rcvNxt = s.seq + 1
-	e.negotiate(t, s)
+	e.negotiate(t, s, now)
 	t.sndWL1 = s.seq
 	if !hasACK { // simultaneous open
 		t.state = StateSynRcvd
@@ -156,6 +167,13 @@ func (e *Engine) segmentLocked(t *tcb, s *segment, now int64) {
 		e.sendSyn(t)
 		return
 	}
+	// PAWS (RFC 7323 5.3 R1): an old duplicate; ACK it unless RST.
+	if t.pawsReject(s, now) {
+		e.stats.pawsDropped.Add(1)
+		t.ackNow = true
+		e.schedule(t)
+		return
+	}
 	// First: sequence number check.
 	wnd := uint32(t.rcv.free())
 	segLen := s.seqLen()
@@ -176,6 +194,7 @@ func (e *Engine) segmentLocked(t *tcb, s *segment, now int64) {
 		s.payload = s.payload[:0]
 		s.flags &^= flagFIN
 	}
+	t.tsUpdate(s, now)
 	// Second: RST (RFC 5961 section 3.2: exact match resets, anything
 	// else in the window gets a challenge ACK).
 	if s.flags&flagRST != 0 {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -92,6 +93,12 @@ type kernelRig struct {
 
 func newKernelRig(t *testing.T, loss float64) *kernelRig {
 	t.Helper()
+	return newKernelRigWith(t, loss, nil)
+}
+
+// newKernelRigWith is newKernelRig with mod applied to the engine's Config.
+func newKernelRigWith(t *testing.T, loss float64, mod func(*engine.Config)) *kernelRig {
+	t.Helper()
 	ns := newKNS(t)
 	name := fmt.Sprintf("eng%d", os.Getpid()%100000)
 	var tap *hosted.TAP
@@ -128,7 +135,7 @@ func newKernelRig(t *testing.T, loss float64) *kernelRig {
 	var txMu sync.Mutex
 	txRand := rand.New(rand.NewPCG(7, 8))
 	var txScratch [][]byte
-	r.e = engine.New(engine.Config{Addr: engAddr, MAC: engMAC, ResetUnknown: true,
+	cfg := engine.Config{Addr: engAddr, MAC: engMAC, ResetUnknown: true,
 		Resolve: func(netip.Addr) ([6]byte, bool) { return r.kmac, true },
 		Transmit: func(frames [][]byte) {
 			txMu.Lock()
@@ -144,7 +151,11 @@ func newKernelRig(t *testing.T, loss float64) *kernelRig {
 			if len(txScratch) > 0 {
 				q.Transmit(txScratch)
 			}
-		}})
+		}}
+	if mod != nil {
+		mod(&cfg)
+	}
+	r.e = engine.New(cfg)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { // the core's worker: TAP to engine
@@ -282,5 +293,79 @@ func TestKernelPeer(t *testing.T) {
 			engine.WaitQuiet(t, r.e, "engine")
 			t.Logf("dropped %d frames; engine stats: %+v", r.dropped.Load(), r.e.Stats())
 		})
+	}
+}
+
+// TestKernelTimeWaitReuse dials a kernel listener again and again from one
+// local port. The kernel closes first each time, so it holds TIME_WAIT for
+// the 4-tuple when the next SYN comes; 1 MiB per connection moves the
+// engine's sequence numbers past the next ISN, so only the timestamps
+// (RFC 7323, RFC 6191) let the kernel take the new SYN at once instead of
+// answering it with an ACK of the old connection (then the SYN would be
+// resent after the 1 s RTO).
+func TestKernelTimeWaitReuse(t *testing.T) {
+	const port = 45678
+	r := newKernelRigWith(t, 0, func(c *engine.Config) {
+		c.PickPort = func(netip.AddrPort) (uint16, bool) { return port, true }
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var kl net.Listener
+	if err := r.ns.do(func() (err error) {
+		kl, err = net.Listen("tcp", netip.AddrPortFrom(kernAddr, 0).String())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer kl.Close()
+	const size = 1 << 20
+	served := make(chan error, 1)
+	go func() { // read size bytes, then close first: kernel TIME_WAIT
+		for {
+			c, err := kl.Accept()
+			if err != nil {
+				return
+			}
+			_, err = io.ReadFull(c, make([]byte, size))
+			c.Close()
+			served <- err
+		}
+	}()
+	to := netip.AddrPortFrom(kernAddr, uint16(kl.Addr().(*net.TCPAddr).Port))
+	const rounds = 5
+	for i := range rounds {
+		var c *engine.Conn
+		var err error
+		for range 100000 { // until the last round's connection has left the table
+			if c, err = r.e.Dial(ctx, to); !errors.Is(err, unix.EADDRNOTAVAIL) {
+				break
+			}
+			runtime.Gosched()
+		}
+		if err != nil {
+			t.Fatalf("round %d: dial: %v", i, err)
+		}
+		if got := c.LocalAddrPort().Port(); got != port {
+			t.Fatalf("round %d: local port %d, want %d", i, got, port)
+		}
+		if _, err := c.Write(engine.Pattern(uint64(i), size)); err != nil {
+			t.Fatalf("round %d: write: %v", i, err)
+		}
+		if err := <-served; err != nil {
+			t.Fatalf("round %d: kernel read: %v", i, err)
+		}
+		if _, err := io.ReadAll(c); err != nil { // the kernel's FIN
+			t.Fatalf("round %d: read: %v", i, err)
+		}
+		c.Close()
+	}
+	st := r.e.Stats()
+	t.Logf("engine stats: %+v", st)
+	if st.SynRetransmits != 0 || st.ResetsSent != 0 {
+		t.Errorf("%d SYN retransmissions, %d RSTs sent over %d dials of one 4-tuple held in the kernel's TIME_WAIT; want none",
+			st.SynRetransmits, st.ResetsSent, rounds)
+	}
+	if st.Dialled != rounds {
+		t.Errorf("%d connections dialled, want %d", st.Dialled, rounds)
 	}
 }

@@ -94,17 +94,20 @@ func (e *Engine) retransmitHead(t *tcb) {
 
 // sendSyn sends our SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED).
 func (e *Engine) sendSyn(t *tcb) {
-	var ob [8]byte
+	var ob optBuf
 	flags := uint8(flagSYN)
 	ws := e.rcvShift
+	ts := !e.cfg.DisableTimestamps
+	var tsEcr uint32
 	if t.state == StateSynRcvd {
 		flags |= flagACK
 		ws = t.rcvShift
 		if !t.wsOK {
 			ws = -1 // the peer offered none: RFC 7323 2.2 forbids ours
 		}
+		ts, tsEcr = t.tsOK, t.tsRecent // nor timestamps (RFC 7323 3.2)
 	}
-	e.emit(t, t.iss, flags, synOptions(&ob, uint16(e.mss), ws), nil, nil)
+	e.emit(t, t.iss, flags, synOptions(&ob, uint16(e.mss), ws, ts, t.tsVal(e.clock()), tsEcr), nil, nil)
 }
 
 // sendAck sends a pure ACK.
@@ -132,9 +135,16 @@ func (t *tcb) window(syn bool) uint16 {
 }
 
 // emit builds one segment of t into the transmit batch. Every segment
-// but a bare SYN carries the ACK of RCV.NXT and the current window.
+// but a bare SYN carries the ACK of RCV.NXT and the current window; once
+// timestamps are negotiated every segment carries them (opts, given for
+// SYNs only, already does).
 func (e *Engine) emit(t *tcb, seq uint32, flags uint8, opts, p1, p2 []byte) {
 	syn := flags&flagSYN != 0
+	var ob [tsOptLen]byte
+	if !syn && t.tsOK {
+		putTS(ob[:], t.tsVal(e.clock()), t.tsRecent)
+		opts = ob[:]
+	}
 	h := hdr{dstMAC: t.rmac, dstIP: t.rip, srcPort: t.lport, dstPort: t.rport, seq: seq, flags: flags}
 	if flags&flagACK != 0 {
 		h.ack = t.rcvNxt
@@ -146,6 +156,7 @@ func (e *Engine) emit(t *tcb, seq uint32, flags uint8, opts, p1, p2 []byte) {
 		if seqGT(edge, t.rcvAdv) || t.rcvAdv == 0 {
 			t.rcvAdv = edge
 		}
+		t.lastAckSent = t.rcvNxt
 		t.ackNow = false
 	} else {
 		h.wnd = t.window(true)

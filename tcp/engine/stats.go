@@ -7,6 +7,7 @@ type counters struct {
 	segsIn, segsOut, malformed, badChecksum, resetsSent, resetsRcvd   atomic.Uint64
 	retransmits, fastRetransmits, timeouts, synDropped, acceptDropped atomic.Uint64
 	accepted, dialled, oooDropped, challengeAcks, probes              atomic.Uint64
+	synRetransmits, pawsDropped                                       atomic.Uint64
 }
 
 // Stats is a snapshot of an engine's counters.
@@ -35,6 +36,12 @@ type Stats struct {
 	// ChallengeACKs counts RFC 5961 challenge ACKs; Probes zero-window
 	// probes.
 	ChallengeACKs, Probes uint64
+	// SynRetransmits counts SYNs and SYN-ACKs resent on timeout (also
+	// counted in Retransmits).
+	SynRetransmits uint64
+	// PAWSDropped counts segments dropped by PAWS (RFC 7323 5.3): their
+	// timestamp was older than the connection's TS.Recent.
+	PAWSDropped uint64
 }
 
 // Stats returns the engine's counters.
@@ -48,5 +55,6 @@ func (e *Engine) Stats() Stats {
 		Timeouts: c.timeouts.Load(), SynDropped: c.synDropped.Load(), AcceptDropped: c.acceptDropped.Load(),
 		Accepted: c.accepted.Load(), Dialled: c.dialled.Load(), OutOfOrderDropped: c.oooDropped.Load(),
 		ChallengeACKs: c.challengeAcks.Load(), Probes: c.probes.Load(),
+		SynRetransmits: c.synRetransmits.Load(), PAWSDropped: c.pawsDropped.Load(),
 	}
 }

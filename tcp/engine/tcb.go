@@ -68,7 +68,7 @@ type tcb struct {
 	sndWL1, sndWL2              uint32
 	sndShift, rcvShift          int8 // -1 until negotiated
 	wsOK                        bool // both sides sent window scale
-	mss                         int  // send MSS
+	mss                         int  // send MSS, less tsOptLen with timestamps
 	snd                         ring
 	finQueued                   bool // the application shut down writing
 	finAcked                    bool
@@ -82,6 +82,13 @@ type tcb struct {
 	finRcvd     bool // a FIN was seen, at finSeq
 	finSeq      uint32
 	rcvClosed   bool // the FIN was consumed in order: EOF after rcv drains
+
+	// Timestamps (RFC 7323): tsOK once both SYNs carried the option.
+	tsOK        bool
+	tsOffset    uint32 // added to the millisecond clock for TSval
+	tsRecent    uint32 // TS.Recent: the TSval to echo
+	tsRecentAt  int64  // engine clock when TS.Recent was last set
+	lastAckSent uint32 // Last.ACK.sent: RCV.NXT in our latest ACK
 
 	// Congestion control (RFC 5681, RFC 6582).
 	cwnd, ssthresh uint32
@@ -126,6 +133,7 @@ func (e *Engine) newTCB(rip [4]byte, rport, lport uint16, rmac [6]byte) *tcb {
 	}
 	t.rip, t.rport, t.lport, t.rmac = rip, rport, lport, rmac
 	t.key = connKey(rip, rport, lport)
+	t.tsOffset = e.tsOffsetFor(t, e.clock())
 	t.sndShift, t.rcvShift = -1, -1
 	t.mss = 536 // RFC 9293 3.7.1 default until the peer's MSS option
 	t.rto = int64(initialRTO)
@@ -146,6 +154,7 @@ func (e *Engine) insert(t *tcb) {
 // stays while the application holds the connection (unread data remains
 // readable). Without a handle the tcb is recycled.
 func (e *Engine) finishLocked(t *tcb) {
+	e.tsRemember(t, e.clock())
 	if t.inConn {
 		delete(e.conns, t.key)
 		t.inConn = false
@@ -233,6 +242,7 @@ func (e *Engine) fireLocked(t *tcb, now int64) {
 		t.rto = min(2*t.rto, int64(maxRTO))
 		t.rttTiming = false
 		e.stats.retransmits.Add(1)
+		e.stats.synRetransmits.Add(1)
 		e.sendSyn(t)
 		e.wheel.arm(t, now+t.rto)
 	case StateClosed:

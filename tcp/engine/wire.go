@@ -31,7 +31,12 @@ const (
 	optNOP = 1
 	optMSS = 2
 	optWS  = 3
+	optTS  = 8
 )
+
+// tsOptLen is the space the timestamps option takes on every segment once
+// negotiated: two NOPs and the 10-byte option (RFC 7323 appendix A).
+const tsOptLen = 12
 
 // maxWScale is the largest window shift RFC 7323 section 2.3 allows.
 const maxWScale = 14
@@ -49,6 +54,10 @@ type segment struct {
 	// -1 if absent. Both are only meaningful on SYNs.
 	mss uint16
 	ws  int8
+	// tsOK says the segment carried the timestamps option (RFC 7323
+	// section 3), with tsVal and tsEcr.
+	tsOK         bool
+	tsVal, tsEcr uint32
 }
 
 // seqLen is the segment's length in sequence space (RFC 9293 3.4).
@@ -126,14 +135,14 @@ func parse(frame []byte, addr [4]byte, verify bool, s *segment) parseResult {
 	s.flags = tcp[13] & 0x3f
 	s.wnd = binary.BigEndian.Uint16(tcp[14:])
 	s.payload = tcp[doff:]
-	s.mss, s.ws = 0, -1
+	s.mss, s.ws, s.tsOK = 0, -1, false
 	if !parseOptions(tcp[tcpHdrLen:doff], s) {
 		return parseMalformed
 	}
 	return parseOK
 }
 
-// parseOptions reads the MSS and window-scale options. Unknown options are
+// parseOptions reads the MSS, window-scale and timestamps options. Unknown options are
 // skipped by their length; a length that overruns the header is malformed
 // (RFC 9293 section 3.2 asks to be ready for any option).
 func parseOptions(opts []byte, s *segment) bool {
@@ -167,6 +176,13 @@ func parseOptions(opts []byte, s *segment) bool {
 				ws = maxWScale
 			}
 			s.ws = int8(ws)
+		case optTS:
+			if n != 10 {
+				return false
+			}
+			s.tsOK = true
+			s.tsVal = binary.BigEndian.Uint32(opts[i+2:])
+			s.tsEcr = binary.BigEndian.Uint32(opts[i+6:])
 		}
 		i += n
 	}
@@ -261,14 +277,32 @@ func build(buf []byte, srcMAC [6]byte, srcIP [4]byte, h *hdr, opts, p1, p2 []byt
 	return f
 }
 
-// synOptions writes the options of a SYN or SYN-ACK into b (8 bytes) and
-// returns them: MSS, then window scale when ws >= 0, padded with NOPs.
-func synOptions(b *[8]byte, mss uint16, ws int8) []byte {
+// optBuf holds the options of one outgoing segment: at most MSS (4),
+// NOP+window scale (4) and NOP+NOP+timestamps (12).
+type optBuf [20]byte
+
+// synOptions writes the options of a SYN or SYN-ACK into b and returns
+// them: MSS, then window scale when ws >= 0, then timestamps when ts,
+// each padded with NOPs to a 4-byte boundary.
+func synOptions(b *optBuf, mss uint16, ws int8, ts bool, tsVal, tsEcr uint32) []byte {
 	b[0], b[1] = optMSS, 4
 	binary.BigEndian.PutUint16(b[2:], mss)
-	if ws < 0 {
-		return b[:4]
+	n := 4
+	if ws >= 0 {
+		b[4], b[5], b[6], b[7] = optNOP, optWS, 3, byte(ws)
+		n = 8
 	}
-	b[4], b[5], b[6], b[7] = optNOP, optWS, 3, byte(ws)
-	return b[:8]
+	if ts {
+		n += putTS(b[n:], tsVal, tsEcr)
+	}
+	return b[:n]
+}
+
+// putTS writes NOP, NOP and the timestamps option into b and returns
+// tsOptLen.
+func putTS(b []byte, tsVal, tsEcr uint32) int {
+	b[0], b[1], b[2], b[3] = optNOP, optNOP, optTS, 10
+	binary.BigEndian.PutUint32(b[4:], tsVal)
+	binary.BigEndian.PutUint32(b[8:], tsEcr)
+	return tsOptLen
 }
