@@ -12,69 +12,18 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/bareproxy/bareproxy/board/hosted"
+	"github.com/bareproxy/bareproxy/internal/netnstest"
 	"github.com/bareproxy/bareproxy/percpu"
 	"github.com/bareproxy/bareproxy/tcp/engine"
 	"golang.org/x/sys/unix"
 )
-
-// kns is a fresh network namespace held by one locked OS thread; work that
-// must happen inside it (TAP creation, ip(8), sockets) runs through do.
-type kns struct{ work chan func() }
-
-func newKNS(t *testing.T) *kns {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("skipping: network namespaces and TAP devices need root")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("skipping: ip(8) not installed")
-	}
-	ns := &kns{work: make(chan func())}
-	started := make(chan error, 1)
-	go ns.serve(started)
-	if err := <-started; err != nil {
-		t.Skipf("skipping: cannot create a network namespace: %v", err)
-	}
-	t.Cleanup(func() { close(ns.work) })
-	return ns
-}
-
-func (ns *kns) serve(started chan<- error) {
-	runtime.LockOSThread() // never unlocked: the thread dies with the namespace
-	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-		started <- err
-		return
-	}
-	started <- nil
-	for fn := range ns.work {
-		fn()
-	}
-}
-
-func (ns *kns) do(fn func() error) error {
-	errc := make(chan error, 1)
-	ns.work <- func() { errc <- fn() }
-	return <-errc
-}
-
-func (ns *kns) ip(args ...string) error {
-	return ns.do(func() error {
-		out, err := exec.Command("ip", args...).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, out)
-		}
-		return nil
-	})
-}
 
 var (
 	kernAddr = netip.MustParseAddr("10.77.0.1")
@@ -85,7 +34,7 @@ var (
 // kernelRig is an engine on a TAP device whose other side is the kernel
 // of a fresh namespace; the pump drops a fraction of frames each way.
 type kernelRig struct {
-	ns      *kns
+	ns      *netnstest.NS
 	e       *engine.Engine
 	kmac    [6]byte
 	dropped atomic.Uint64
@@ -99,10 +48,10 @@ func newKernelRig(t *testing.T, loss float64) *kernelRig {
 // newKernelRigWith is newKernelRig with mod applied to the engine's Config.
 func newKernelRigWith(t *testing.T, loss float64, mod func(*engine.Config)) *kernelRig {
 	t.Helper()
-	ns := newKNS(t)
+	ns := netnstest.New(t)
 	name := fmt.Sprintf("eng%d", os.Getpid()%100000)
 	var tap *hosted.TAP
-	err := ns.do(func() (err error) { tap, err = hosted.OpenTAP(name, 1); return err })
+	err := ns.Do(func() (err error) { tap, err = hosted.OpenTAP(name, 1); return err })
 	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) || errors.Is(err, os.ErrNotExist) {
 		t.Skipf("skipping: cannot create TAP devices: %v", err)
 	}
@@ -116,12 +65,12 @@ func newKernelRigWith(t *testing.T, loss float64, mod func(*engine.Config)) *ker
 		{"link", "set", tap.Name(), "up"},
 		{"neigh", "add", engAddr.String(), "lladdr", net.HardwareAddr(engMAC[:]).String(), "dev", tap.Name(), "nud", "permanent"},
 	} {
-		if err := ns.ip(args...); err != nil {
+		if err := ns.IP(args...); err != nil {
 			tap.Close()
 			t.Fatal(err)
 		}
 	}
-	if err := ns.do(func() error {
+	if err := ns.Do(func() error {
 		ifc, err := net.InterfaceByName(tap.Name())
 		if err == nil {
 			copy(r.kmac[:], ifc.HardwareAddr)
@@ -226,7 +175,7 @@ func TestKernelPeer(t *testing.T) {
 			}()
 			kdial := func() (net.Conn, error) {
 				var c net.Conn
-				err := r.ns.do(func() (err error) {
+				err := r.ns.Do(func() (err error) {
 					d := net.Dialer{Timeout: 30 * time.Second}
 					c, err = d.DialContext(ctx, "tcp", netip.AddrPortFrom(engAddr, 80).String())
 					return err
@@ -258,7 +207,7 @@ func TestKernelPeer(t *testing.T) {
 
 			// The engine dialling a kernel listener.
 			var kl net.Listener
-			if err := r.ns.do(func() (err error) {
+			if err := r.ns.Do(func() (err error) {
 				kl, err = net.Listen("tcp", netip.AddrPortFrom(kernAddr, 0).String())
 				return err
 			}); err != nil {
@@ -311,7 +260,7 @@ func TestKernelTimeWaitReuse(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var kl net.Listener
-	if err := r.ns.do(func() (err error) {
+	if err := r.ns.Do(func() (err error) {
 		kl, err = net.Listen("tcp", netip.AddrPortFrom(kernAddr, 0).String())
 		return err
 	}); err != nil {
