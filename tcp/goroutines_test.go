@@ -1,9 +1,25 @@
 package tcp
 
 import (
+	"bytes"
 	"runtime"
 	"testing"
+	"time"
 )
+
+// processors counts the running goroutines of gVisor's TCP processors. It
+// looks at stacks rather than at runtime.NumGoroutine, so that goroutines of
+// other tests ending or starting meanwhile do not count.
+func processors() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return bytes.Count(buf[:n], []byte("transport/tcp.(*processor).start("))
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+}
 
 // TestOneProcessorPerCore checks that each core's stack starts one TCP
 // processor goroutine, not GOMAXPROCS of them, and that Close stops them.
@@ -16,25 +32,21 @@ func TestOneProcessorPerCore(t *testing.T) {
 	for k := range links {
 		links[k] = newWire(1)
 	}
-	before := runtime.NumGoroutine()
+	before := processors()
 	s, err := New(Config{Addr: addrA, MAC: macA, Steering: MixSteering{N: cores}, Links: links})
 	if err != nil {
 		t.Fatal(err)
 	}
-	started := runtime.NumGoroutine() - before
+	if started := processors() - before; started != cores {
+		t.Errorf("New started %d TCP processors for %d cores, want %d", started, cores, cores)
+	}
 	s.Close()
-	// At most, not exactly: goroutines of earlier tests may end meanwhile.
-	if started > cores {
-		t.Errorf("New started %d goroutines for %d cores, want %d", started, cores, cores)
-	}
 	// Processor goroutines exit asynchronously after Wait returns.
-	for range 1000 {
-		if runtime.NumGoroutine() <= before {
-			break
-		}
-		runtime.Gosched()
+	deadline := time.Now().Add(5 * time.Second)
+	for processors() > before && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
 	}
-	if after := runtime.NumGoroutine(); after > before {
-		t.Errorf("%d goroutines left after Close", after-before)
+	if left := processors() - before; left > 0 {
+		t.Errorf("%d TCP processors left after Close", left)
 	}
 }
