@@ -29,15 +29,22 @@ type timedConn struct {
 
 func (t *timedConn) reset(c net.Conn) { *t = timedConn{c: c} }
 
+// extendDeadline moves an idle timeout's deadline to now+idle once it has
+// fallen more than idle/8 behind, so that a busy connection resets its
+// deadline a few times per idle period instead of on every call.
+func extendDeadline(idle time.Duration, dead *time.Time, set func(time.Time) error) {
+	if idle <= 0 {
+		return
+	}
+	if want := time.Now().Add(idle); dead.IsZero() || want.Sub(*dead) > idle/8 {
+		set(want)
+		*dead = want
+	}
+}
+
 // Read implements io.Reader.
 func (t *timedConn) Read(p []byte) (int, error) {
-	if t.rIdle > 0 {
-		now := time.Now()
-		if want := now.Add(t.rIdle); t.rDead.IsZero() || want.Sub(t.rDead) > t.rIdle/8 {
-			t.c.SetReadDeadline(want)
-			t.rDead = want
-		}
-	}
+	extendDeadline(t.rIdle, &t.rDead, t.c.SetReadDeadline)
 	n, err := t.c.Read(p)
 	t.nr += int64(n)
 	return n, err
@@ -45,13 +52,7 @@ func (t *timedConn) Read(p []byte) (int, error) {
 
 // Write implements io.Writer.
 func (t *timedConn) Write(p []byte) (int, error) {
-	if t.wIdle > 0 {
-		now := time.Now()
-		if want := now.Add(t.wIdle); t.wDead.IsZero() || want.Sub(t.wDead) > t.wIdle/8 {
-			t.c.SetWriteDeadline(want)
-			t.wDead = want
-		}
-	}
+	extendDeadline(t.wIdle, &t.wDead, t.c.SetWriteDeadline)
 	n, err := t.c.Write(p)
 	t.nw += int64(n)
 	return n, err
