@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bareproxy/bareproxy/internal/syncbuf"
 )
 
 // haproxyIP is where the baseline HAProxy listens: on the bridge of the
@@ -165,7 +167,7 @@ func startHAProxy(b *testing.B, tp *topology, mode string) {
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	out := &lockedBuffer{}
+	out := &syncbuf.Buffer{}
 	cmd := exec.Command("ip", "netns", "exec", tp.hub, "haproxy", "-db", "-f", path)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bareproxy/bareproxy/internal/syncbuf"
 )
 
 // The end-to-end tests run the appliance binary in the demo topology of
@@ -142,7 +144,7 @@ func inNetns(ns string, fn func() error) error {
 type runningAppliance struct {
 	cmd    *exec.Cmd
 	admin  string
-	stderr *lockedBuffer
+	stderr *syncbuf.Buffer
 	done   chan error
 }
 
@@ -156,7 +158,7 @@ func startAppliance(t testing.TB, tp *topology, cfg string, queues int, args ...
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	a := &runningAppliance{admin: filepath.Join(dir, "admin.sock"), stderr: &lockedBuffer{}, done: make(chan error, 1)}
+	a := &runningAppliance{admin: filepath.Join(dir, "admin.sock"), stderr: &syncbuf.Buffer{}, done: make(chan error, 1)}
 	argv := append([]string{"netns", "exec", tp.hub, bin,
 		"-config", cfgPath, "-tap", tp.tap, "-queues", fmt.Sprint(queues),
 		"-addr", applianceIP + "/24", "-admin", "unix:" + a.admin}, args...)
@@ -227,24 +229,6 @@ func (a *runningAppliance) cores(t testing.TB) []coreReport {
 		t.Fatalf("decode /cores: %v\n%s", err, b)
 	}
 	return r
-}
-
-// lockedBuffer collects a subprocess's output.
-type lockedBuffer struct {
-	mu  sync.Mutex // mu protects buf
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // fetch sends an HTTP/1.0 GET for path over conn and returns the response

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bareproxy/bareproxy/internal/syncbuf"
 	"github.com/bareproxy/bareproxy/internal/tamagotest"
 	"github.com/bareproxy/bareproxy/tcp/dhcp/dhcptest"
 )
@@ -96,7 +97,7 @@ func bootGuest(t *testing.T, elf, ns, tap string, extra ...string) *guest {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.Stdin = nil
-	stderr := new(lockedBuffer)
+	stderr := new(syncbuf.Buffer)
 	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -12,26 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bareproxy/bareproxy/internal/syncbuf"
 	"github.com/bareproxy/bareproxy/proxy/config"
 )
-
-// lockedBuffer collects log output from many goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // testDefaults is the global and defaults sections of the mode tcp tests.
 const testDefaults = `global
@@ -161,7 +143,7 @@ func named(name string) func(net.Conn) {
 type running struct {
 	p    *Proxy
 	addr string // the first bind of the first frontend
-	log  *lockedBuffer
+	log  *syncbuf.Buffer
 }
 
 // start parses src (with %s placeholders already filled), runs it on the
@@ -183,7 +165,7 @@ func startOn(t testing.TB, src string, cores []Network, opts ...Option) *running
 	if err != nil {
 		t.Fatalf("config:\n%v\n%s", err, src)
 	}
-	lb := &lockedBuffer{}
+	lb := &syncbuf.Buffer{}
 	p, err := New(cfg, cores, slog.New(NewLineHandler(lb)), opts...)
 	if err != nil {
 		t.Fatal(err)

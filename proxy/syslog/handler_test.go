@@ -1,7 +1,6 @@
 package syslog
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -15,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bareproxy/bareproxy/internal/syncbuf"
 	"github.com/bareproxy/bareproxy/proxy/config"
 )
 
@@ -101,7 +101,7 @@ func itoa(n int) string { return strconv.Itoa(n) }
 func TestTargets(t *testing.T) {
 	a, apA := listenUDP(t)
 	b, apB := listenUDP(t)
-	var out, errw lockedBuffer
+	var out, errw syncbuf.Buffer
 	tA := udpTarget(apA, 16, sevNotice) // local0 notice: info is filtered
 	tA.Format = FormatRFC5424
 	tB := udpTarget(apB, 17, sevDebug) // local1 debug warning: err is sent as warning
@@ -218,7 +218,7 @@ func TestNoTargets(t *testing.T) {
 }
 
 func TestWithAttrsAndGroup(t *testing.T) {
-	var out lockedBuffer
+	var out syncbuf.Buffer
 	h := New([]config.LogTarget{{Kind: config.LogStdout, Level: sevDebug}}, Options{Stdout: &out})
 	log := slog.New(h).With("core", 1).WithGroup("g")
 	log.Info("msg", "k", "v")
@@ -282,23 +282,4 @@ func BenchmarkHandle(b *testing.B) {
 	for b.Loop() {
 		h.Handle(ctx, r)
 	}
-}
-
-// lockedBuffer is a console written by the drain goroutine and read by
-// the test.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
