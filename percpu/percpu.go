@@ -281,7 +281,3 @@ func (l *Link) Transmit(frames [][]byte) (int, error) {
 	}
 	return n, err
 }
-
-// Counters returns the counters of the core this link belongs to, so that
-// the stack can count accepted and dialled connections.
-func (l *Link) Counters() *Counters { return &l.w.counters }

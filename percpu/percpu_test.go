@@ -174,7 +174,7 @@ func TestLinkCountsFramesOutAndFailures(t *testing.T) {
 	if n, err := l.Transmit([][]byte{{3}}); n != 0 || err == nil {
 		t.Fatalf("Transmit on a failing queue = %d, %v; want 0 and an error", n, err)
 	}
-	got := l.Counters().Snapshot()
+	got := rt.Counters(1).Snapshot()
 	if got.FramesOut != 2 || got.Drops != 1 {
 		t.Errorf("counters %+v, want 2 frames out and 1 drop", got)
 	}
