@@ -34,8 +34,11 @@
 // on a timestamped connection are accepted (RFC 7323 3.2's SHOULD drop is
 // not followed).
 //
-// Not implemented: SACK (RFC 2018), SYN cookies, delayed ACKs (ACKs are
-// sent at once, coalesced per DeliverBatch), Nagle, keep-alives, urgent data (URG is ignored), IP
+// ACKs of in-order data, and of a dial's SYN-ACK, are delayed by up to one
+// tick so that the reply carries them; every second full-sized segment, a
+// segment that fills a hole, out-of-order data and FINs are ACKed at once.
+//
+// Not implemented: SACK (RFC 2018), SYN cookies, Nagle, keep-alives, urgent data (URG is ignored), IP
 // options (accepted and skipped), IP fragment reassembly (fragments are
 // counted as malformed and dropped), ICMP (PMTU discovery, soft errors),
 // IPv6, ARP (Config.Resolve supplies neighbours), RFC 5961's ACK range

@@ -132,8 +132,10 @@ func (e *Engine) synSentInput(t *tcb, s *segment, now int64) {
 	e.wheel.cancel(t)
 	t.state = StateEstablished
 	e.stats.dialled.Add(1)
-	t.ackNow = true
-	e.schedule(t)
+	// The dialler writes its request as soon as Dial returns, and that
+	// segment carries the ACK (Linux also holds this ACK when a write is
+	// pending).
+	e.delayAck(t)
 	if t.handle != nil {
 		t.handle.wakeAll()
 	}
@@ -433,12 +435,20 @@ func (e *Engine) receiveData(t *tcb, s *segment) {
 		e.sendAck(t)
 		return
 	}
-	t.ackNow = true
-	e.schedule(t)
+	filledGap := t.nooo > 0
 	t.rcv.writeAt(0, data)
 	t.rcv.n += len(data)
 	t.rcvNxt += uint32(len(data))
 	t.mergeOOO()
+	// ACK at once when a hole closes (RFC 5681 section 4.2) and for every
+	// second full-sized segment (RFC 9293 3.8.6.3); otherwise the reply
+	// will likely carry it.
+	if filledGap || t.rcvNxt-t.lastAckSent >= 2*uint32(t.mss) {
+		t.ackNow = true
+		e.schedule(t)
+	} else {
+		e.delayAck(t)
+	}
 	if t.handle != nil && t.handle.rdWait {
 		t.handle.wake(t.handle.rd)
 	}

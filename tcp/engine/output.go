@@ -110,8 +110,12 @@ func (e *Engine) sendSyn(t *tcb) {
 	e.emit(t, t.iss, flags, synOptions(&ob, uint16(e.mss), ws, ts, t.tsVal(e.clock()), tsEcr), nil, nil)
 }
 
-// sendAck sends a pure ACK.
-func (e *Engine) sendAck(t *tcb) { e.emit(t, t.sndNxt, flagACK, nil, nil, nil) }
+// sendAck sends a pure ACK. Its sequence number is SND.MAX, not SND.NXT:
+// after an RTO rewinds SND.NXT (go-back-N), a peer that already holds
+// those bytes finds SND.NXT below its RCV.NXT, deems the segment
+// unacceptable and ignores its ACK field (RFC 9293 3.10.7.4). When both
+// sides time out at once, each then drops the other's ACKs for good.
+func (e *Engine) sendAck(t *tcb) { e.emit(t, t.sndMax, flagACK, nil, nil, nil) }
 
 // sendProbe sends a zero-window probe: an ACK with an old sequence number,
 // which the peer must answer with its window (RFC 9293 3.8.6.1 allows
@@ -158,6 +162,7 @@ func (e *Engine) emit(t *tcb, seq uint32, flags uint8, opts, p1, p2 []byte) {
 		}
 		t.lastAckSent = t.rcvNxt
 		t.ackNow = false
+		t.ackDelayed = false
 	} else {
 		h.wnd = t.window(true)
 	}

@@ -7,7 +7,7 @@ type counters struct {
 	segsIn, segsOut, malformed, badChecksum, resetsSent, resetsRcvd   atomic.Uint64
 	retransmits, fastRetransmits, timeouts, synDropped, acceptDropped atomic.Uint64
 	accepted, dialled, oooDropped, challengeAcks, probes              atomic.Uint64
-	synRetransmits, pawsDropped                                       atomic.Uint64
+	synRetransmits, pawsDropped, delayedAcks                          atomic.Uint64
 }
 
 // Stats is a snapshot of an engine's counters.
@@ -42,6 +42,9 @@ type Stats struct {
 	// PAWSDropped counts segments dropped by PAWS (RFC 7323 5.3): their
 	// timestamp was older than the connection's TS.Recent.
 	PAWSDropped uint64
+	// DelayedACKs counts ACKs sent by the timer because no segment
+	// carried them within a tick of being owed (see delayAck).
+	DelayedACKs uint64
 }
 
 // Stats returns the engine's counters.
@@ -56,5 +59,6 @@ func (e *Engine) Stats() Stats {
 		Accepted: c.accepted.Load(), Dialled: c.dialled.Load(), OutOfOrderDropped: c.oooDropped.Load(),
 		ChallengeACKs: c.challengeAcks.Load(), Probes: c.probes.Load(),
 		SynRetransmits: c.synRetransmits.Load(), PAWSDropped: c.pawsDropped.Load(),
+		DelayedACKs: c.delayedAcks.Load(),
 	}
 }

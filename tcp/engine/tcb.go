@@ -110,9 +110,10 @@ type tcb struct {
 	slot         int
 	timerOn      bool
 
-	ackNow    bool
-	inPending bool
-	err       error // why the connection ended, if not by FINs
+	ackNow     bool
+	ackDelayed bool // an ACK is owed by the next tick (delayAck)
+	inPending  bool
+	err        error // why the connection ended, if not by FINs
 }
 
 func (t *tcb) remote() netip.AddrPort {

@@ -141,7 +141,9 @@ func TestTimestampsNegotiation(t *testing.T) {
 			go func() {
 				c, err := p.e.Dial(ctx, netip.AddrPortFrom(testAddrB, 80))
 				if err == nil {
-					defer c.Close()
+					// Hold it open: the ACK of the SYN-ACK is
+					// delayed and goes alone, as nothing is written.
+					t.Cleanup(func() { c.Close() })
 				}
 				done <- err
 			}()

@@ -1,0 +1,142 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// accepted completes a passive handshake from testAddrB:1234 to the
+// engine's port 80, with MSS 1460 and no other option, and returns the
+// server's conn, the SYN-ACK and the peer's next sequence number.
+func (p *rawPeer) accepted() (*Conn, segment, uint32) {
+	p.t.Helper()
+	l, err := p.e.Listen(80)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	var ob optBuf
+	p.send(hdr{srcPort: 1234, dstPort: 80, seq: 9000, flags: flagSYN}, synOptions(&ob, 1460, -1, false, 0, 0), nil)
+	sa := p.next()
+	if sa.flags != flagSYN|flagACK {
+		p.t.Fatalf("want a SYN-ACK, got flags %#x", sa.flags)
+	}
+	p.send(hdr{srcPort: 1234, dstPort: 80, seq: 9001, ack: sa.seq + 1, flags: flagACK}, nil, nil)
+	c, err := l.Accept()
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.t.Cleanup(func() { c.Close() })
+	return c, sa, 9001
+}
+
+// TestReplyCarriesAck checks that the ACK of a request is not sent on its
+// own when the application answers at once: the answer carries it.
+func TestReplyCarriesAck(t *testing.T) {
+	p := newRawPeer(t)
+	c, sa, seq := p.accepted()
+	p.send(hdr{srcPort: 1234, dstPort: 80, seq: seq, ack: sa.seq + 1, flags: flagACK | flagPSH}, nil, []byte("GET"))
+	buf := make([]byte, 16)
+	if n, err := c.Read(buf); err != nil || string(buf[:n]) != "GET" {
+		t.Fatalf("read %q, %v", buf[:n], err)
+	}
+	if _, err := c.Write([]byte("OK")); err != nil {
+		t.Fatal(err)
+	}
+	s := p.next()
+	if p.e.Stats().DelayedACKs > 0 {
+		// The timer ticked between the request and the answer (the
+		// machine stalled for ~10 ms): the ACK went on its own, as it
+		// should then.
+		t.Skip("skipping: the timer flushed the ACK before the answer was written")
+	}
+	if string(s.payload) != "OK" || s.ack != seq+3 {
+		t.Fatalf("first segment after the request: %q ack %d, want the answer carrying ack %d", s.payload, s.ack, seq+3)
+	}
+}
+
+// TestAckEverySecondSegment checks that two full-sized segments are ACKed
+// at once and that a lone small one is ACKed by the timer.
+func TestAckEverySecondSegment(t *testing.T) {
+	p := newRawPeer(t)
+	_, sa, seq := p.accepted()
+	full := bytes.Repeat([]byte{'x'}, 1460)
+	for range 2 {
+		p.send(hdr{srcPort: 1234, dstPort: 80, seq: seq, ack: sa.seq + 1, flags: flagACK}, nil, full)
+		seq += uint32(len(full))
+	}
+	if a := p.next(); a.ack != seq || len(a.payload) != 0 {
+		t.Fatalf("after two full segments: ack %d with %d bytes, want a pure ACK of %d", a.ack, len(a.payload), seq)
+	}
+	if n := p.e.Stats().DelayedACKs; n != 0 {
+		t.Fatalf("%d delayed ACKs, want the ACK of two full segments sent at once", n)
+	}
+	p.send(hdr{srcPort: 1234, dstPort: 80, seq: seq, ack: sa.seq + 1, flags: flagACK}, nil, []byte("tail"))
+	if a := p.next(); a.ack != seq+4 {
+		t.Fatalf("after a small segment: ack %d, want %d", a.ack, seq+4)
+	}
+	if n := p.e.Stats().DelayedACKs; n != 1 {
+		t.Errorf("%d delayed ACKs, want the small segment's ACK sent by the timer", n)
+	}
+}
+
+// TestRequestCarriesHandshakeAck checks that a dial's first write carries
+// the ACK of the SYN-ACK instead of a pure ACK before it.
+func TestRequestCarriesHandshakeAck(t *testing.T) {
+	p := newRawPeer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conns := make(chan *Conn, 1)
+	go func() {
+		c, err := p.e.Dial(ctx, netip.AddrPortFrom(testAddrB, 80))
+		if err != nil {
+			t.Error(err)
+			close(conns)
+			return
+		}
+		c.Write([]byte("req"))
+		conns <- c
+	}()
+	syn := p.next()
+	var ob optBuf
+	p.send(hdr{srcPort: 80, dstPort: syn.srcPort, seq: 5000, ack: syn.seq + 1, flags: flagSYN | flagACK},
+		synOptions(&ob, 1460, -1, false, 0, 0), nil)
+	s := p.next()
+	if c := <-conns; c != nil {
+		defer c.Close()
+	}
+	if p.e.Stats().DelayedACKs > 0 {
+		t.Skip("skipping: the timer flushed the ACK before the request was written")
+	}
+	if string(s.payload) != "req" || s.ack != 5001 {
+		t.Fatalf("first segment after the SYN-ACK: %q ack %d, want the request carrying ack 5001", s.payload, s.ack)
+	}
+}
+
+// TestAckAfterGoBackN checks that a pure ACK sent while an RTO has rewound
+// SND.NXT carries SND.MAX: a peer holding the rewound bytes would find
+// SND.NXT below its RCV.NXT and ignore the ACK.
+func TestAckAfterGoBackN(t *testing.T) {
+	p := newRawPeer(t)
+	c, sa, seq := p.accepted()
+	data := bytes.Repeat([]byte{'y'}, 3*1460)
+	if _, err := c.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	sndMax := sa.seq + 1
+	for range 3 {
+		sndMax += uint32(len(p.next().payload))
+	}
+	// No ACK: the RTO (1 s initially) resends the first segment only.
+	if r := p.next(); r.seq != sa.seq+1 {
+		t.Fatalf("retransmission at seq %d, want %d", r.seq, sa.seq+1)
+	}
+	// A segment the engine already has draws a pure ACK at once.
+	p.send(hdr{srcPort: 1234, dstPort: 80, seq: seq - 1, ack: sa.seq + 1, flags: flagACK}, nil, []byte("z"))
+	a := p.next()
+	if len(a.payload) != 0 || a.seq != sndMax {
+		t.Fatalf("pure ACK at seq %d with %d bytes, want seq SND.MAX %d", a.seq, len(a.payload), sndMax)
+	}
+}
