@@ -58,6 +58,20 @@ func (t *timedConn) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// writeLast writes the last bytes the client gets: with the FIN in one
+// segment where the connection can (finalWriter), else as Write does,
+// leaving the FIN to Close.
+func (t *timedConn) writeLast(p []byte) (int, error) {
+	fw, ok := t.c.(finalWriter)
+	if !ok {
+		return t.Write(p)
+	}
+	extendDeadline(t.wIdle, &t.wDead, t.c.SetWriteDeadline)
+	n, err := fw.WriteClose(p)
+	t.nw += int64(n)
+	return n, err
+}
+
 // readIdle makes reads time out after d of inactivity; 0 removes any
 // read deadline.
 func (t *timedConn) readIdle(d time.Duration) {

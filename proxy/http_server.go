@@ -262,7 +262,11 @@ func (cc *clientConn) exchange(be *Backend, sc *serverConn, upgrade bool) (keep,
 		cc.park(be, sc)
 		sc = nil
 	}
-	if _, err := cc.ct.Write(out); err != nil {
+	write := cc.ct.Write
+	if sc == nil && !keepClient {
+		write = cc.ct.writeLast // the whole response, then the connection closes
+	}
+	if _, err := write(out); err != nil {
 		if sc != nil {
 			cc.abortBody(sc, bodyErr)
 			sc.close()

@@ -25,6 +25,13 @@ type closeWriter interface {
 	CloseWrite() error
 }
 
+// finalWriter is implemented by connections that can send their last
+// bytes and their FIN in one segment (package tcp's native engine): one
+// segment fewer per connection than Write followed by CloseWrite.
+type finalWriter interface {
+	WriteClose(p []byte) (int, error)
+}
+
 // addrPort converts a net.Addr to an AddrPort; the zero value if it cannot.
 func addrPort(a net.Addr) netip.AddrPort {
 	switch v := a.(type) {

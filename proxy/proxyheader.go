@@ -42,6 +42,18 @@ func (c *bufferedConn) CloseWrite() error {
 	return c.Conn.Close()
 }
 
+// WriteClose passes a final write on, so that the FIN can ride on it.
+func (c *bufferedConn) WriteClose(p []byte) (int, error) {
+	if fw, ok := c.Conn.(finalWriter); ok {
+		return fw.WriteClose(p)
+	}
+	n, err := c.Conn.Write(p)
+	if err != nil {
+		return n, err
+	}
+	return n, c.CloseWrite()
+}
+
 // appendProxyHeader appends the send-proxy (version 1) or send-proxy-v2
 // header announcing src -> dst.
 func appendProxyHeader(b []byte, version int, src, dst netip.AddrPort) ([]byte, error) {

@@ -88,6 +88,7 @@ type half struct {
 	fromClient          bool
 	readIdle, writeIdle time.Duration
 	n                   int64
+	closedWrite         bool // writeLast sent the end of stream
 }
 
 // runServerToClient runs the server-to-client direction on its own
@@ -129,7 +130,13 @@ func (h *half) run() {
 		nr, rerr := h.src.Read(buf)
 		if nr > 0 {
 			h.sp.touch()
-			if werr := h.write(buf[:nr]); werr != nil {
+			var werr error
+			if errors.Is(rerr, io.EOF) {
+				werr = h.writeLast(buf[:nr])
+			} else {
+				werr = h.write(buf[:nr])
+			}
+			if werr != nil {
 				if !h.sp.closing.Load() {
 					h.sp.fail(h.side(!h.fromClient, isTimeout(werr)))
 				}
@@ -189,9 +196,33 @@ func (h *half) write(b []byte) error {
 	return nil
 }
 
+// writeLast writes b, after which src is at its end, and passes the end of
+// stream on: in one segment where dst can (finalWriter).
+func (h *half) writeLast(b []byte) error {
+	fw, ok := h.dst.(finalWriter)
+	if !ok {
+		return h.write(b)
+	}
+	n, err := fw.WriteClose(b)
+	if n > 0 {
+		h.sp.touch()
+	}
+	if err == nil {
+		h.closedWrite = true
+		return nil
+	}
+	if n < len(b) && isTimeout(err) {
+		return h.write(b[n:]) // extends the deadline as needed; halfClose follows
+	}
+	return err
+}
+
 // halfClose passes an end of stream on: CloseWrite if dst can, else close
 // both ends, which ends the other direction too.
 func (h *half) halfClose() {
+	if h.closedWrite {
+		return
+	}
 	if cw, ok := h.dst.(closeWriter); ok {
 		if cw.CloseWrite() == nil {
 			return

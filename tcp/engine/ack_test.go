@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/netip"
 	"testing"
 	"time"
@@ -138,5 +139,52 @@ func TestAckAfterGoBackN(t *testing.T) {
 	a := p.next()
 	if len(a.payload) != 0 || a.seq != sndMax {
 		t.Fatalf("pure ACK at seq %d with %d bytes, want seq SND.MAX %d", a.seq, len(a.payload), sndMax)
+	}
+}
+
+// TestWriteCloseSendsFinWithData checks that WriteClose's FIN rides on the
+// data segment.
+func TestWriteCloseSendsFinWithData(t *testing.T) {
+	p := newRawPeer(t)
+	c, sa, seq := p.accepted()
+	if _, err := c.WriteClose([]byte("bye")); err != nil {
+		t.Fatal(err)
+	}
+	s := p.next()
+	if string(s.payload) != "bye" || s.flags&flagFIN == 0 || s.seq != sa.seq+1 || s.ack != seq {
+		t.Fatalf("got %q flags %#x seq %d ack %d, want \"bye\" with FIN at seq %d ack %d",
+			s.payload, s.flags, s.seq, s.ack, sa.seq+1, seq)
+	}
+	if st := c.State(); st != StateFinWait1 {
+		t.Errorf("state %v, want FIN-WAIT-1", st)
+	}
+	if _, err := c.Write([]byte("more")); err == nil {
+		t.Error("Write after WriteClose succeeded")
+	}
+}
+
+// TestReadEOFWithLastBytes checks that a FIN that arrived behind the data
+// is reported with the data's last bytes.
+func TestReadEOFWithLastBytes(t *testing.T) {
+	p := newRawPeer(t)
+	c, sa, seq := p.accepted()
+	p.send(hdr{srcPort: 1234, dstPort: 80, seq: seq, ack: sa.seq + 1, flags: flagACK | flagPSH | flagFIN}, nil, []byte("last"))
+	buf := make([]byte, 2)
+	var got []byte
+	for {
+		n, err := c.Read(buf)
+		got = append(got, buf[:n]...)
+		if err == io.EOF {
+			if n == 0 {
+				t.Errorf("EOF came alone after %q, want it with the last bytes", got)
+			}
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if string(got) != "last" {
+		t.Errorf("read %q, want \"last\"", got)
 	}
 }

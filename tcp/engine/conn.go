@@ -61,7 +61,8 @@ func (c *Conn) opError(op string, err error) error {
 		Addr: net.TCPAddrFromAddrPort(c.remote), Err: err}
 }
 
-// Read reads received bytes; it returns io.EOF after the peer's FIN.
+// Read reads received bytes; it returns io.EOF after the peer's FIN, with
+// the last bytes when the FIN had already arrived behind them.
 func (c *Conn) Read(p []byte) (int, error) {
 	e := c.e
 	e.mu.Lock()
@@ -81,7 +82,13 @@ func (c *Conn) Read(p []byte) (int, error) {
 				t.ackNow = true
 				e.schedule(t)
 			}
+			// The FIN came behind the data: say so now, so that a
+			// proxy can pass both on in one segment.
+			eof := t.rcv.n == 0 && t.rcvClosed
 			e.unlock()
+			if eof {
+				return n, io.EOF
+			}
 			return n, nil
 		}
 		switch {
@@ -108,7 +115,15 @@ func (c *Conn) Read(p []byte) (int, error) {
 }
 
 // Write queues p for sending, waiting for send-buffer space as needed.
-func (c *Conn) Write(p []byte) (int, error) {
+func (c *Conn) Write(p []byte) (int, error) { return c.write(p, false) }
+
+// WriteClose writes p and shuts down writing, as Write then CloseWrite
+// would, but the FIN rides on p's last segment instead of following it
+// in a segment of its own. A proxy that knows a response is the last
+// thing it sends saves a segment per connection.
+func (c *Conn) WriteClose(p []byte) (int, error) { return c.write(p, true) }
+
+func (c *Conn) write(p []byte, fin bool) (int, error) {
 	e := c.e
 	e.mu.Lock()
 	total := 0
@@ -129,6 +144,9 @@ func (c *Conn) Write(p []byte) (int, error) {
 		}
 		n := t.snd.write(p[total:])
 		total += n
+		if fin && total == len(p) {
+			e.shutdownWrite(t) // before output, which then sends the FIN with the data
+		}
 		if n > 0 {
 			e.outputLocked(t)
 		}
