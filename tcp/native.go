@@ -10,6 +10,7 @@ import (
 
 	"github.com/bareproxy/bareproxy/percpu"
 	"github.com/bareproxy/bareproxy/tcp/engine"
+	"github.com/bareproxy/bareproxy/tcp/internal/gvnet"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
@@ -20,14 +21,17 @@ type EngineKind int
 
 const (
 	// EngineGVisor runs TCP in each core's gVisor stack. It is the
-	// default.
+	// zero value, and the reference the native engine is tested
+	// against. Only a program that imports tcp/gvisortcp links gVisor's
+	// TCP; elsewhere New refuses this engine.
 	EngineGVisor EngineKind = iota
-	// EngineNative runs TCP in a package engine instance per core
-	// (opt-in, experimental). Each core keeps its gVisor stack for ARP,
-	// ICMP, UDP (DHCP, syslog) and for answering TCP segments the engine
-	// declines with a RST. The engine does not parse virtio_net_hdr, so
-	// Config.VnetHdr must be off; its address is fixed at New, so
-	// SetAddress may change the gateway but not the address.
+	// EngineNative runs TCP in a package engine instance per core. Each
+	// core keeps its gVisor stack for ARP, ICMP and UDP (DHCP, syslog),
+	// without gVisor's TCP: the engine answers TCP segments to the
+	// appliance that match no listener or connection with a RST itself
+	// (engine.Config.ResetUnknown). The engine does not parse
+	// virtio_net_hdr, so Config.VnetHdr must be off; its address is fixed
+	// at New, so SetAddress may change the gateway but not the address.
 	EngineNative
 )
 
@@ -75,12 +79,15 @@ func (c *Core) newEngine(cfg *Config, l Link) {
 		PickPort:          c.pickPort,
 		RXChecksumOffload: cfg.RXChecksumOffload,
 		TimeWait:          cfg.TimeWait,
+		// The core's gVisor stack has no TCP to hand declined
+		// segments to (RFC 9293 3.10.7.1: answer them with a RST).
+		ResetUnknown: true,
 	})
 }
 
 // deliverNative offers frames to the engine, in batches, and hands those
-// it declines (ARP, ICMP, UDP, TCP for no listener or connection of the
-// engine) to the gVisor stack through deliver.
+// it declines (ARP, ICMP, UDP, TCP not to the appliance's address) to the
+// gVisor stack through deliver.
 func (c *Core) deliverNative(frames [][]byte, deliver func(f []byte)) {
 	var handled [percpu.BatchSize]bool
 	for len(frames) > 0 {
@@ -130,7 +137,7 @@ func (c *Core) resolve(ctx context.Context, ip netip.Addr) error {
 	switch terr.(type) {
 	case nil, *tcpip.ErrWouldBlock:
 	default:
-		return convertErr(terr)
+		return gvnet.ConvertErr(terr)
 	}
 	select {
 	case r := <-ch:

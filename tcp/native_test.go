@@ -40,8 +40,9 @@ func TestNativeConfig(t *testing.T) {
 	}
 }
 
-// TestNativeRefused dials a port nobody listens on: the engine declines the
-// SYN, gVisor answers it with a RST and the dial fails with ErrRefused.
+// TestNativeRefused dials a port nobody listens on: the engine answers the
+// SYN with a RST of its own (engine.Config.ResetUnknown: the core's gVisor
+// stack has no TCP) and the dial fails with ErrRefused.
 func TestNativeRefused(t *testing.T) {
 	ctx := testContext(t)
 	native := func(c *Config) { c.Engine = EngineNative }
