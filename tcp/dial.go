@@ -22,7 +22,7 @@ func (c *Core) Listen(addr netip.AddrPort) (net.Listener, error) {
 	if !addr.Addr().Is4() {
 		return nil, opError("listen", "tcp", addr, fmt.Errorf("tcp: address %q is not IPv4", addr.Addr().String()))
 	}
-	if c.eng != nil {
+	if c.native {
 		return c.listenNative(addr)
 	}
 	l, err := c.gtcp.Listen(c.stack, addr)
@@ -57,7 +57,7 @@ func (l *countingListener) Accept() (net.Conn, error) {
 // It binds p with ReuseAddress and connects; a port whose 4-tuple is taken
 // is skipped. ctx bounds the handshake.
 func (c *Core) Dial(ctx context.Context, addr netip.AddrPort) (net.Conn, error) {
-	if c.eng != nil {
+	if c.native {
 		return c.dialNative(ctx, addr)
 	}
 	conn, err := c.dial(addr, func(p uint16) (net.Conn, error) {

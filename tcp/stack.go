@@ -122,9 +122,21 @@ type Core struct {
 	link     *linkEndpoint
 	counters *percpu.Counters // may be nil
 	stats    coreStats
-	// eng is the native TCP engine with Config.Engine EngineNative, nil
-	// otherwise.
-	eng *engine.Engine
+	// native says Config.Engine is EngineNative.
+	native bool
+	// eng is the native TCP engine with EngineNative, nil otherwise.
+	// SetAddress replaces it when the address moves.
+	eng atomic.Pointer[engine.Engine]
+	// engCfg is eng's configuration, from which a move builds the next.
+	engCfg engine.Config
+	// nmu serialises engine moves with native listens and closes, and
+	// protects listeners and retired.
+	nmu sync.Mutex
+	// listeners are the open native listeners, which a move carries
+	// over to the new engine.
+	listeners map[*nativeListener]struct{}
+	// retired sums the counters of engines replaced by moves.
+	retired engine.Stats
 	// gtcp is gVisor's TCP with Config.Engine EngineGVisor, nil
 	// otherwise.
 	gtcp gvnet.TCP
@@ -256,6 +268,7 @@ func (s *Stack) newCore(cfg *Config, k int) (*Core, error) {
 		return nil, err
 	}
 	if cfg.Engine == EngineNative {
+		c.native = true
 		c.newEngine(cfg, cfg.Links[k])
 	}
 	return c, nil
@@ -316,27 +329,29 @@ func (s *Stack) Address() (netip.Prefix, netip.Addr) {
 
 // SetAddress replaces the appliance's address and default route on every
 // core, e.g. when DHCP hands out a new lease. Connections on the old address
-// stop working; listeners bound to 0.0.0.0 carry on. With EngineNative the
-// address cannot change (the engines are built for one address): only the
-// prefix length and gateway may, else SetAddress fails and the stack must
-// be rebuilt.
+// stop working (with EngineNative they are reset: each core's engine is
+// rebuilt on the new address); listeners bound to 0.0.0.0 carry on.
 func (s *Stack) SetAddress(p netip.Prefix, gw netip.Addr) error {
 	if err := checkAddress(p, gw); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.cores) > 0 && s.cores[0].eng != nil && p.Addr() != s.addr.Addr() {
-		return fmt.Errorf("tcp: the native engine cannot move from address %q to %q; restart the stack", s.addr.Addr().String(), p.Addr().String())
-	}
 	for _, c := range s.cores {
 		if err := c.setAddress(s.addr, p, gw); err != nil {
 			return fmt.Errorf("tcp: core %d: %w", c.index, err)
 		}
 	}
+	moved := p.Addr() != s.addr.Addr()
 	s.addr, s.gateway = p, gw
 	s.current.Store(&addressing{p, gw})
-	return nil
+	var err error
+	for _, c := range s.cores {
+		if c.native && moved {
+			err = errors.Join(err, c.moveEngine(p.Addr()))
+		}
+	}
+	return err
 }
 
 // Close aborts every connection and listener on every core, stops the
@@ -347,8 +362,8 @@ func (s *Stack) Close() {
 		// Aborting sends RSTs, so the links stay open until the
 		// stacks are done.
 		for _, c := range s.cores {
-			if c.eng != nil {
-				c.eng.Close()
+			if c.native {
+				c.eng.Load().Close()
 			}
 		}
 		for _, c := range s.cores {
