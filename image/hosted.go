@@ -18,6 +18,7 @@ import (
 	"github.com/bareproxy/bareproxy/board/hosted"
 	"github.com/bareproxy/bareproxy/proxy/config"
 	"github.com/bareproxy/bareproxy/tcp"
+	_ "github.com/bareproxy/bareproxy/tcp/gvisortcp" // -engine gvisor
 )
 
 // hostedFlags are the hosted board's command line. Flags left empty take

@@ -16,6 +16,7 @@ import (
 
 	"github.com/bareproxy/bareproxy/board/qemu"
 	"github.com/bareproxy/bareproxy/percpu"
+	"github.com/bareproxy/bareproxy/tcp"
 )
 
 // The bare-metal main program for QEMU microvm (GOOS=tamago). Importing
@@ -64,6 +65,10 @@ func main() {
 		gateway:  gw,
 		mac:      nic.mac,
 		closeNIC: nic.dev.Close,
+		// The image links the native engine only (it does not import
+		// tcp/gvisortcp); virtio-net frames carry no virtio_net_hdr
+		// the stack sees, as the engine needs.
+		engine: tcp.EngineNative,
 	}, log)
 	if err != nil {
 		fail(log, exitFailed, err)
@@ -78,7 +83,7 @@ func main() {
 	}
 	log.Info(fmt.Sprintf("ready in %d ms", qemu.Uptime().Milliseconds()),
 		"addr", addr.String(), "gateway", gatewayText(gw), "mac", nic.mac.String(), "cores", len(nic.dev.Pairs()),
-		"config", bc.source)
+		"engine", tcp.EngineNative.String(), "config", bc.source)
 	maintainLease(ctx, cfg, nic, app.stack, log)
 	go reportCounters(app, log)
 	err = <-errc

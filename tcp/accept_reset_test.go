@@ -4,8 +4,6 @@ import (
 	"net"
 	"net/netip"
 	"testing"
-
-	"gvisor.dev/gvisor/pkg/tcpip"
 )
 
 // TestAcceptedAfterResetHasAddresses checks that a connection the client
@@ -26,7 +24,9 @@ func TestAcceptedAfterResetHasAddresses(t *testing.T) {
 	}
 	want := client.LocalAddr().String()
 	// Linger 0: Close sends a RST.
-	client.(*conn).ep.SocketOptions().SetLinger(tcpip.LingerOption{Enabled: true})
+	if err := client.(interface{ SetLinger(sec int) error }).SetLinger(0); err != nil {
+		t.Fatalf("SetLinger(0): %v", err)
+	}
 	client.Close()
 	if !eventually(ctx, func() bool { return p.a.Core(0).Stats().ResetsReceived > 0 }) {
 		t.Fatal("the listener's core never received the RST")

@@ -66,26 +66,31 @@ func TestDialUDPSteered(t *testing.T) {
 	}
 }
 
-// TestSetAddress moves A to a new address; a listener on 0.0.0.0 keeps
-// accepting there.
+// TestSetAddress moves A to a new address, with each engine; a listener on
+// 0.0.0.0 keeps accepting there (the native engine's listeners move to the
+// engines rebuilt on the new address) and serves every core's dial.
 func TestSetAddress(t *testing.T) {
-	ctx := testContext(t)
-	p := newPair(t, NewToeplitzSteering(2), NewToeplitzSteering(2))
-	listenAll(t, p.a, 80, nil)
-	moved := netip.MustParsePrefix("10.0.0.3/24")
-	if err := p.a.SetAddress(moved, netip.MustParseAddr("10.0.0.254")); err != nil {
-		t.Fatalf("SetAddress: %v", err)
-	}
-	if got, gw := p.a.Address(); got != moved || gw != netip.MustParseAddr("10.0.0.254") {
-		t.Errorf("Address() = %v, %v", got, gw)
-	}
-	for k := range p.b.Cores() {
-		if _, err := exchange(ctx, p.b.Core(k), netip.AddrPortFrom(moved.Addr(), 80)); err != nil {
-			t.Errorf("dial from core %d to the new address: %v", k, err)
-		}
-	}
-	if err := p.a.SetAddress(moved, netip.MustParseAddr("192.168.1.1")); err == nil {
-		t.Errorf("SetAddress with an off-subnet gateway succeeded")
+	for _, engine := range []EngineKind{EngineGVisor, EngineNative} {
+		t.Run(engine.String(), func(t *testing.T) {
+			ctx := testContext(t)
+			p := newPairWith(t, NewToeplitzSteering(2), NewToeplitzSteering(2), func(c *Config) { c.Engine = engine })
+			listenAll(t, p.a, 80, nil)
+			moved := netip.MustParsePrefix("10.0.0.3/24")
+			if err := p.a.SetAddress(moved, netip.MustParseAddr("10.0.0.254")); err != nil {
+				t.Fatalf("SetAddress: %v", err)
+			}
+			if got, gw := p.a.Address(); got != moved || gw != netip.MustParseAddr("10.0.0.254") {
+				t.Errorf("Address() = %v, %v", got, gw)
+			}
+			for k := range p.b.Cores() {
+				if _, err := exchange(ctx, p.b.Core(k), netip.AddrPortFrom(moved.Addr(), 80)); err != nil {
+					t.Errorf("dial from core %d to the new address: %v", k, err)
+				}
+			}
+			if err := p.a.SetAddress(moved, netip.MustParseAddr("192.168.1.1")); err == nil {
+				t.Errorf("SetAddress with an off-subnet gateway succeeded")
+			}
+		})
 	}
 }
 

@@ -3,6 +3,12 @@
 // but each keep their own listen table, connection table and ports
 // (Fastsocket's partitioned design).
 //
+// TCP itself is the native engine (tcp/engine, EngineNative), one per core
+// beside its gVisor stack, which then does ARP, ICMP and UDP only; or
+// gVisor's TCP (EngineGVisor), which a program offers by importing
+// tcp/gvisortcp. Package tcp never imports gVisor's TCP transport itself,
+// so the bare-metal image, which runs native only, does not link it.
+//
 // The package owns:
 //   - the partitioned stack (Stack, Core) and its tunables;
 //   - the flow hash (hash.go: MixSteering for hosted mode's eBPF program,

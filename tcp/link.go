@@ -258,7 +258,7 @@ func (c *Core) Deliver(frames [][]byte) {
 		c.stats.droppedDetached.Add(uint64(len(frames)))
 		return
 	}
-	if c.eng != nil {
+	if c.native {
 		// VnetHdr is off with the engine: no offset to skip.
 		c.deliverNative(frames, func(f []byte) { c.deliverFrame(ref, 0, f) })
 		return

@@ -5,6 +5,7 @@ import (
 	"os"
 	"testing"
 
+	_ "github.com/bareproxy/bareproxy/tcp/gvisortcp" // EngineGVisor, the tests' default
 	"gvisor.dev/gvisor/pkg/refs"
 )
 

@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"reflect"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/bareproxy/bareproxy/percpu"
 	"github.com/bareproxy/bareproxy/tcp/engine"
+	"github.com/bareproxy/bareproxy/tcp/internal/gvnet"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
@@ -20,14 +23,18 @@ type EngineKind int
 
 const (
 	// EngineGVisor runs TCP in each core's gVisor stack. It is the
-	// default.
+	// zero value, and the reference the native engine is tested
+	// against. Only a program that imports tcp/gvisortcp links gVisor's
+	// TCP; elsewhere New refuses this engine.
 	EngineGVisor EngineKind = iota
-	// EngineNative runs TCP in a package engine instance per core
-	// (opt-in, experimental). Each core keeps its gVisor stack for ARP,
-	// ICMP, UDP (DHCP, syslog) and for answering TCP segments the engine
-	// declines with a RST. The engine does not parse virtio_net_hdr, so
-	// Config.VnetHdr must be off; its address is fixed at New, so
-	// SetAddress may change the gateway but not the address.
+	// EngineNative runs TCP in a package engine instance per core. Each
+	// core keeps its gVisor stack for ARP, ICMP and UDP (DHCP, syslog),
+	// without gVisor's TCP: the engine answers TCP segments to the
+	// appliance that match no listener or connection with a RST itself
+	// (engine.Config.ResetUnknown). The engine does not parse
+	// virtio_net_hdr, so Config.VnetHdr must be off. Its address is fixed
+	// when it is built, so SetAddress to a new address builds new engines
+	// and moves the listeners to them.
 	EngineNative
 )
 
@@ -57,7 +64,7 @@ func ParseEngineKind(s string) (EngineKind, error) {
 func (c *Core) newEngine(cfg *Config, l Link) {
 	var mac [6]byte
 	copy(mac[:], cfg.MAC)
-	c.eng = engine.New(engine.Config{
+	c.engCfg = engine.Config{
 		Addr: cfg.Addr.Addr(),
 		MAC:  mac,
 		MTU:  cfg.MTU,
@@ -75,18 +82,79 @@ func (c *Core) newEngine(cfg *Config, l Link) {
 		PickPort:          c.pickPort,
 		RXChecksumOffload: cfg.RXChecksumOffload,
 		TimeWait:          cfg.TimeWait,
-	})
+		// The core's gVisor stack has no TCP to hand declined
+		// segments to (RFC 9293 3.10.7.1: answer them with a RST).
+		ResetUnknown: true,
+	}
+	c.listeners = make(map[*nativeListener]struct{})
+	c.eng.Store(engine.New(c.engCfg))
+}
+
+// moveEngine replaces the core's engine with one on addr, for SetAddress:
+// an engine's address is fixed when it is built. Listeners move to the new
+// engine (Accept carries on there); connections of the old one are reset,
+// as a move breaks them anyway. The old engine's counters are kept.
+func (c *Core) moveEngine(addr netip.Addr) error {
+	cfg := c.engCfg
+	cfg.Addr = addr
+	next := engine.New(cfg)
+	var err error
+	c.nmu.Lock()
+	old := c.eng.Swap(next)
+	for l := range c.listeners {
+		nl, lerr := next.Listen(l.port)
+		if lerr != nil {
+			// A fresh engine has no listeners, so this is not
+			// expected; the listener's Accept fails once the old
+			// engine closes.
+			err = errors.Join(err, fmt.Errorf("tcp: core %d: listen on port %d after the move: %w", c.index, l.port, lerr))
+			continue
+		}
+		l.l.Store(nl)
+	}
+	c.nmu.Unlock()
+	old.Close()
+	c.nmu.Lock()
+	c.retired = addStats(c.retired, old.Stats())
+	c.nmu.Unlock()
+	return err
+}
+
+// addStats returns a+b, field by field. It uses reflection so that it
+// keeps up with engine.Stats, whose fields are all uint64; it runs only
+// after an address move.
+func addStats(a, b engine.Stats) engine.Stats {
+	va, vb := reflect.ValueOf(&a).Elem(), reflect.ValueOf(b)
+	for i := range va.NumField() {
+		if f := va.Field(i); f.Kind() == reflect.Uint64 {
+			f.SetUint(f.Uint() + vb.Field(i).Uint())
+		}
+	}
+	return a
+}
+
+// engineStats returns the engine's counters, those of engines replaced by
+// address moves included.
+func (c *Core) engineStats() engine.Stats {
+	s := c.eng.Load().Stats()
+	c.nmu.Lock()
+	defer c.nmu.Unlock()
+	if c.retired != (engine.Stats{}) {
+		s = addStats(c.retired, s)
+	}
+	return s
 }
 
 // deliverNative offers frames to the engine, in batches, and hands those
-// it declines (ARP, ICMP, UDP, TCP for no listener or connection of the
-// engine) to the gVisor stack through deliver.
+// it declines (ARP, ICMP, UDP, TCP not to the appliance's address) to the
+// gVisor stack through deliver.
 func (c *Core) deliverNative(frames [][]byte, deliver func(f []byte)) {
+	eng := c.eng.Load()
 	var handled [percpu.BatchSize]bool
 	for len(frames) > 0 {
 		chunk := frames[:min(len(frames), len(handled))]
 		frames = frames[len(chunk):]
-		c.eng.DeliverBatch(chunk, handled[:len(chunk)])
+		eng.DeliverBatch(chunk, handled[:len(chunk)])
 		for i, f := range chunk {
 			if !handled[i] {
 				deliver(f)
@@ -130,7 +198,7 @@ func (c *Core) resolve(ctx context.Context, ip netip.Addr) error {
 	switch terr.(type) {
 	case nil, *tcpip.ErrWouldBlock:
 	default:
-		return convertErr(terr)
+		return gvnet.ConvertErr(terr)
 	}
 	select {
 	case r := <-ch:
@@ -201,7 +269,7 @@ func (c *Core) dialEngine(ctx context.Context, addr netip.AddrPort) (net.Conn, e
 	if err := c.resolve(ctx, addr.Addr()); err != nil {
 		return nil, err
 	}
-	conn, err := c.eng.Dial(ctx, addr)
+	conn, err := c.eng.Load().Dial(ctx, addr)
 	switch {
 	case err == nil:
 		return conn, nil
@@ -224,43 +292,60 @@ func (c *Core) listenNative(addr netip.AddrPort) (net.Listener, error) {
 	if !addr.Addr().IsUnspecified() && addr.Addr() != c.s.current.Load().addr.Addr() {
 		return nil, opError("listen", "tcp", addr, fmt.Errorf("tcp: the native engine listens on the stack's address only, not %q", addr.Addr().String()))
 	}
-	l, err := c.eng.Listen(addr.Port())
+	c.nmu.Lock()
+	defer c.nmu.Unlock()
+	l, err := c.eng.Load().Listen(addr.Port())
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
 			err = ErrAddrInUse
 		}
 		return nil, opError("listen", "tcp", addr, err)
 	}
-	return &nativeListener{c: c, l: l}, nil
+	nl := &nativeListener{c: c, port: addr.Port()}
+	nl.l.Store(l)
+	c.listeners[nl] = struct{}{}
+	return nl, nil
 }
 
 // nativeListener is a net.Listener over an engine listener that counts
-// what it accepts.
+// what it accepts. An address move (SetAddress) replaces the engine
+// listener with one on the new engine.
 type nativeListener struct {
-	c *Core
-	l *engine.Listener
+	c    *Core
+	port uint16
+	l    atomic.Pointer[engine.Listener]
 }
 
 // Accept implements net.Listener. The conns are *engine.Conn.
 func (l *nativeListener) Accept() (net.Conn, error) {
-	conn, err := l.l.Accept()
-	if err != nil {
-		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.l.Addr(), Err: err}
+	for {
+		el := l.l.Load()
+		conn, err := el.Accept()
+		if err != nil {
+			if l.l.Load() != el {
+				continue // moved to a new engine
+			}
+			return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: el.Addr(), Err: err}
+		}
+		l.c.stats.accepted.Add(1)
+		if l.c.counters != nil {
+			l.c.counters.Accepted.Add(1)
+		}
+		return conn, nil
 	}
-	l.c.stats.accepted.Add(1)
-	if l.c.counters != nil {
-		l.c.counters.Accepted.Add(1)
-	}
-	return conn, nil
 }
 
 // Close implements net.Listener.
 func (l *nativeListener) Close() error {
-	if err := l.l.Close(); err != nil {
-		return &net.OpError{Op: "close", Net: "tcp", Addr: l.l.Addr(), Err: err}
+	l.c.nmu.Lock()
+	delete(l.c.listeners, l)
+	el := l.l.Load()
+	l.c.nmu.Unlock()
+	if err := el.Close(); err != nil {
+		return &net.OpError{Op: "close", Net: "tcp", Addr: el.Addr(), Err: err}
 	}
 	return nil
 }
 
 // Addr implements net.Listener.
-func (l *nativeListener) Addr() net.Addr { return l.l.Addr() }
+func (l *nativeListener) Addr() net.Addr { return l.l.Load().Addr() }

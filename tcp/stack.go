@@ -13,12 +13,12 @@ import (
 
 	"github.com/bareproxy/bareproxy/percpu"
 	"github.com/bareproxy/bareproxy/tcp/engine"
+	"github.com/bareproxy/bareproxy/tcp/internal/gvnet"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/network/arp"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/icmp"
-	gtcp "gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
 )
 
@@ -74,7 +74,8 @@ type Config struct {
 	// must hold MaxVnetFrame bytes. False means plain Ethernet frames.
 	VnetHdr bool
 	// Engine selects the TCP implementation: EngineGVisor (the zero
-	// value) or EngineNative, which needs VnetHdr off.
+	// value), which only binaries that import tcp/gvisortcp offer, or
+	// EngineNative, which needs VnetHdr off.
 	Engine EngineKind
 }
 
@@ -121,9 +122,24 @@ type Core struct {
 	link     *linkEndpoint
 	counters *percpu.Counters // may be nil
 	stats    coreStats
-	// eng is the native TCP engine with Config.Engine EngineNative, nil
+	// native says Config.Engine is EngineNative.
+	native bool
+	// eng is the native TCP engine with EngineNative, nil otherwise.
+	// SetAddress replaces it when the address moves.
+	eng atomic.Pointer[engine.Engine]
+	// engCfg is eng's configuration, from which a move builds the next.
+	engCfg engine.Config
+	// nmu serialises engine moves with native listens and closes, and
+	// protects listeners and retired.
+	nmu sync.Mutex
+	// listeners are the open native listeners, which a move carries
+	// over to the new engine.
+	listeners map[*nativeListener]struct{}
+	// retired sums the counters of engines replaced by moves.
+	retired engine.Stats
+	// gtcp is gVisor's TCP with Config.Engine EngineGVisor, nil
 	// otherwise.
-	eng *engine.Engine
+	gtcp gvnet.TCP
 	// cursor is where the next dial starts its port search, an offset in
 	// the ephemeral range. It rotates so that consecutive dials do not
 	// retry ports still in TIME_WAIT.
@@ -203,6 +219,8 @@ func (cfg *Config) check() error {
 		return fmt.Errorf("tcp: %d counters for %d links", len(cfg.Counters), len(cfg.Links))
 	case cfg.Engine != EngineGVisor && cfg.Engine != EngineNative:
 		return fmt.Errorf("tcp: unknown engine %d", int(cfg.Engine))
+	case cfg.Engine == EngineGVisor && gvnet.Registered() == nil:
+		return errors.New("tcp: the gvisor engine is not linked into this program (import _ \"github.com/bareproxy/bareproxy/tcp/gvisortcp\"); use EngineNative")
 	case cfg.Engine == EngineNative && cfg.VnetHdr:
 		return errors.New("tcp: the native engine does not take virtio_net_hdr frames; turn VnetHdr (TAP offloads) off")
 	case cfg.TimeWait < 0:
@@ -211,9 +229,10 @@ func (cfg *Config) check() error {
 	return nil
 }
 
-// newCore builds core k's gVisor stack. It is created under GOMAXPROCS(1)
-// because tcp.NewProtocol starts GOMAXPROCS processor goroutines per stack;
-// one per core is enough, as the core's traffic is all its own.
+// newCore builds core k's gVisor stack, with gVisor's TCP in it only for
+// EngineGVisor. It is created under GOMAXPROCS(1) because gVisor's
+// tcp.NewProtocol starts GOMAXPROCS processor goroutines per stack; one per
+// core is enough, as the core's traffic is all its own.
 func (s *Stack) newCore(cfg *Config, k int) (*Core, error) {
 	c := &Core{s: s, index: k}
 	if cfg.Counters != nil {
@@ -222,16 +241,23 @@ func (s *Stack) newCore(cfg *Config, k int) (*Core, error) {
 	c.cursor.Store(rand.Uint32())
 	c.link = newLinkEndpoint(c, cfg.Links[k], cfg)
 
+	transports := []stack.TransportProtocolFactory{udp.NewProtocol, icmp.NewProtocol4}
+	if cfg.Engine == EngineGVisor {
+		c.gtcp = gvnet.Registered()
+		transports = append(transports, c.gtcp.Protocol())
+	}
 	prev := runtime.GOMAXPROCS(1)
 	c.stack = stack.New(stack.Options{
 		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol},
-		TransportProtocols: []stack.TransportProtocolFactory{gtcp.NewProtocol, udp.NewProtocol, icmp.NewProtocol4},
+		TransportProtocols: transports,
 	})
 	runtime.GOMAXPROCS(prev)
 
-	if err := tune(c.stack, cfg.TimeWait); err != nil {
-		c.stack.Destroy()
-		return nil, err
+	if c.gtcp != nil {
+		if err := c.gtcp.Tune(c.stack, cfg.TimeWait); err != nil {
+			c.stack.Destroy()
+			return nil, err
+		}
 	}
 	if err := c.stack.CreateNICWithOptions(nicID, c.link, stack.NICOptions{Name: fmt.Sprintf("core%d", k)}); err != nil {
 		c.stack.Destroy()
@@ -242,38 +268,10 @@ func (s *Stack) newCore(cfg *Config, k int) (*Core, error) {
 		return nil, err
 	}
 	if cfg.Engine == EngineNative {
+		c.native = true
 		c.newEngine(cfg, cfg.Links[k])
 	}
 	return c, nil
-}
-
-// tune pins the stack's tunables, each for a reason, rather than inherit
-// gVisor's defaults, which are chosen for a sandboxed host.
-func tune(st *stack.Stack, timeWait time.Duration) error {
-	const kb = 1 << 10
-	sack := tcpip.TCPSACKEnabled(true)                       // RFC 2018: recover several losses per RTT.
-	nagle := tcpip.TCPDelayEnabled(false)                    // Nagle off: a proxy forwards what it reads now (RFC 896 vs delayed ACKs).
-	moderate := tcpip.TCPModerateReceiveBufferOption(true)   // grow windows only for flows that need it.
-	tw := tcpip.TCPTimeWaitTimeoutOption(timeWait)           // see DefaultTimeWait.
-	linger := tcpip.TCPLingerTimeoutOption(15 * time.Second) // FIN_WAIT2 of vanished peers: 15 s, not 60 s.
-	minRTO := tcpip.TCPMinRTOOption(200 * time.Millisecond)  // Linux's floor; RFC 6298's 1 s dwarfs LAN RTTs.
-	synRetries := tcpip.TCPSynRetriesOption(3)               // give up a dead backend after ~15 s, not ~2 min.
-	cc := tcpip.CongestionControlOption("cubic")             // RFC 9438, what Linux peers run.
-	// Buffers: the default covers a 10 Gb/s x 100 µs LAN bandwidth-delay
-	// product without making idle connections big; auto-tuning grows long
-	// fat flows up to 4 MB.
-	rcv := tcpip.TCPReceiveBufferSizeRangeOption{Min: 4 * kb, Default: 128 * kb, Max: 4 << 20}
-	snd := tcpip.TCPSendBufferSizeRangeOption{Min: 4 * kb, Default: 128 * kb, Max: 4 << 20}
-	// gVisor has no delayed-ACK timer: it acks each batch of segments it
-	// processes (QuickAck is on by default), which suits request/response.
-	for _, opt := range []tcpip.SettableTransportProtocolOption{
-		&sack, &nagle, &moderate, &tw, &linger, &minRTO, &synRetries, &cc, &rcv, &snd,
-	} {
-		if err := st.SetTransportProtocolOption(gtcp.ProtocolNumber, opt); err != nil {
-			return fmt.Errorf("set tcp option %T: %s", opt, err)
-		}
-	}
-	return nil
 }
 
 // setAddress replaces old (if valid) with p and installs the routes for p
@@ -331,27 +329,29 @@ func (s *Stack) Address() (netip.Prefix, netip.Addr) {
 
 // SetAddress replaces the appliance's address and default route on every
 // core, e.g. when DHCP hands out a new lease. Connections on the old address
-// stop working; listeners bound to 0.0.0.0 carry on. With EngineNative the
-// address cannot change (the engines are built for one address): only the
-// prefix length and gateway may, else SetAddress fails and the stack must
-// be rebuilt.
+// stop working (with EngineNative they are reset: each core's engine is
+// rebuilt on the new address); listeners bound to 0.0.0.0 carry on.
 func (s *Stack) SetAddress(p netip.Prefix, gw netip.Addr) error {
 	if err := checkAddress(p, gw); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.cores) > 0 && s.cores[0].eng != nil && p.Addr() != s.addr.Addr() {
-		return fmt.Errorf("tcp: the native engine cannot move from address %q to %q; restart the stack", s.addr.Addr().String(), p.Addr().String())
-	}
 	for _, c := range s.cores {
 		if err := c.setAddress(s.addr, p, gw); err != nil {
 			return fmt.Errorf("tcp: core %d: %w", c.index, err)
 		}
 	}
+	moved := p.Addr() != s.addr.Addr()
 	s.addr, s.gateway = p, gw
 	s.current.Store(&addressing{p, gw})
-	return nil
+	var err error
+	for _, c := range s.cores {
+		if c.native && moved {
+			err = errors.Join(err, c.moveEngine(p.Addr()))
+		}
+	}
+	return err
 }
 
 // Close aborts every connection and listener on every core, stops the
@@ -362,8 +362,8 @@ func (s *Stack) Close() {
 		// Aborting sends RSTs, so the links stay open until the
 		// stacks are done.
 		for _, c := range s.cores {
-			if c.eng != nil {
-				c.eng.Close()
+			if c.native {
+				c.eng.Load().Close()
 			}
 		}
 		for _, c := range s.cores {

@@ -61,8 +61,8 @@ type coreStats struct {
 func (c *Core) Stats() CoreStats {
 	tcp := c.stack.Stats().TCP
 	var es engine.Stats
-	if c.eng != nil {
-		es = c.eng.Stats()
+	if c.native {
+		es = c.engineStats()
 	}
 	return CoreStats{
 		Engine:               es,

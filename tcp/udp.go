@@ -5,8 +5,8 @@ import (
 	"net"
 	"net/netip"
 
+	"github.com/bareproxy/bareproxy/tcp/internal/gvnet"
 	"gvisor.dev/gvisor/pkg/tcpip"
-	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
 	"gvisor.dev/gvisor/pkg/waiter"
@@ -34,17 +34,17 @@ func (c *Core) ListenUDP(port uint16) (net.PacketConn, error) {
 	wq := new(waiter.Queue)
 	ep, terr := c.stack.NewEndpoint(udp.ProtocolNumber, ipv4.ProtocolNumber, wq)
 	if terr != nil {
-		return nil, opError("listen", "udp", addr, convertErr(terr))
+		return nil, opError("listen", "udp", addr, gvnet.ConvertErr(terr))
 	}
 	opts := ep.SocketOptions()
 	opts.SetBroadcast(true)
 	if terr := opts.SetBindToDevice(int32(nicID)); terr != nil {
 		ep.Close()
-		return nil, opError("listen", "udp", addr, convertErr(terr))
+		return nil, opError("listen", "udp", addr, gvnet.ConvertErr(terr))
 	}
 	if terr := ep.Bind(tcpip.FullAddress{Port: port}); terr != nil {
 		ep.Close()
-		return nil, opError("bind", "udp", addr, convertErr(terr))
+		return nil, opError("bind", "udp", addr, gvnet.ConvertErr(terr))
 	}
-	return gonet.NewUDPConn(wq, ep), nil
+	return newUDPConn(ep, wq), nil
 }

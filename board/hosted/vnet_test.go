@@ -18,6 +18,7 @@ import (
 	"github.com/bareproxy/bareproxy/internal/netnstest"
 	"github.com/bareproxy/bareproxy/percpu"
 	"github.com/bareproxy/bareproxy/tcp"
+	_ "github.com/bareproxy/bareproxy/tcp/gvisortcp" // EngineGVisor: the native engine takes no virtio_net_hdr
 )
 
 // bigCounter counts received frames larger than an Ethernet frame: GRO or

@@ -1,4 +1,4 @@
-package tcp
+package gvisortcp
 
 import (
 	"io"
@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bareproxy/bareproxy/tcp/internal/gvnet"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 	"gvisor.dev/gvisor/pkg/waiter"
@@ -32,14 +33,14 @@ type conn struct {
 	ep tcpip.Endpoint
 	wq *waiter.Queue
 
-	rd, wr direction
+	rd, wr gvnet.Direction
 
 	// readMu serialises Read and protects rbuf.
 	readMu sync.Mutex
 	rbuf   tcpip.SliceWriter
 	// writeMu serialises Write and protects wbuf.
 	writeMu sync.Mutex
-	wbuf    payload
+	wbuf    gvnet.Payload
 
 	local, remote *net.TCPAddr
 	closed        atomic.Bool
@@ -49,18 +50,15 @@ var (
 	_ net.Conn                                    = (*conn)(nil)
 	_ interface{ CloseWrite() error }             = (*conn)(nil)
 	_ interface{ CloseRead() error }              = (*conn)(nil)
-	_ waiter.EventListener                        = (*direction)(nil)
-	_ tcpip.Payloader                             = (*payload)(nil)
+	_ interface{ SetLinger(sec int) error }       = (*conn)(nil)
 	_ interface{ SetDeadline(t time.Time) error } = (*conn)(nil)
 )
 
 // newConn wraps a connected endpoint and registers its waiter entries.
 func newConn(ep tcpip.Endpoint, wq *waiter.Queue) *conn {
 	c := &conn{ep: ep, wq: wq}
-	c.rd.init(waiter.ReadableEvents | waiter.EventHUp | waiter.EventErr)
-	c.wr.init(waiter.WritableEvents | waiter.EventHUp | waiter.EventErr)
-	wq.EventRegister(&c.rd.entry)
-	wq.EventRegister(&c.wr.entry)
+	c.rd.Init(wq, waiter.ReadableEvents|waiter.EventHUp|waiter.EventErr)
+	c.wr.Init(wq, waiter.WritableEvents|waiter.EventHUp|waiter.EventErr)
 	c.readAddresses()
 	return c
 }
@@ -72,17 +70,13 @@ func newConn(ep tcpip.Endpoint, wq *waiter.Queue) *conn {
 // used then, so that the conn always has a peer to log and balance by.
 func (c *conn) readAddresses() {
 	if a, err := c.ep.GetLocalAddress(); err == nil {
-		c.local = tcpAddr(a)
+		c.local = gvnet.TCPAddr(a)
 	}
 	if a, err := c.ep.GetRemoteAddress(); err == nil {
-		c.remote = tcpAddr(a)
+		c.remote = gvnet.TCPAddr(a)
 	} else if info, ok := c.ep.Info().(*stack.TransportEndpointInfo); ok && info.ID.RemotePort != 0 {
-		c.remote = tcpAddr(tcpip.FullAddress{Addr: info.ID.RemoteAddress, Port: info.ID.RemotePort})
+		c.remote = gvnet.TCPAddr(tcpip.FullAddress{Addr: info.ID.RemoteAddress, Port: info.ID.RemotePort})
 	}
-}
-
-func tcpAddr(a tcpip.FullAddress) *net.TCPAddr {
-	return &net.TCPAddr{IP: net.IP(a.Addr.AsSlice()), Port: int(a.Port)}
 }
 
 // Read implements net.Conn.
@@ -93,7 +87,7 @@ func (c *conn) Read(b []byte) (int, error) {
 		if c.closed.Load() {
 			return 0, c.opError("read", net.ErrClosed)
 		}
-		if c.rd.expired() {
+		if c.rd.Expired() {
 			return 0, c.opError("read", os.ErrDeadlineExceeded)
 		}
 		if len(b) == 0 {
@@ -109,11 +103,11 @@ func (c *conn) Read(b []byte) (int, error) {
 			}
 			return res.Count, nil
 		case *tcpip.ErrWouldBlock:
-			<-c.rd.ready
+			<-c.rd.Ready()
 		case *tcpip.ErrClosedForReceive:
 			return 0, io.EOF
 		default:
-			return 0, c.opError("read", convertErr(err))
+			return 0, c.opError("read", gvnet.ConvertErr(err))
 		}
 	}
 }
@@ -128,22 +122,22 @@ func (c *conn) Write(b []byte) (int, error) {
 		if c.closed.Load() {
 			return n, c.opError("write", net.ErrClosed)
 		}
-		if c.wr.expired() {
+		if c.wr.Expired() {
 			return n, c.opError("write", os.ErrDeadlineExceeded)
 		}
 		if n == len(b) {
 			return n, nil
 		}
-		c.wbuf.b = b[n:]
+		c.wbuf.B = b[n:]
 		m, err := c.ep.Write(&c.wbuf, tcpip.WriteOptions{})
-		c.wbuf.b = nil
+		c.wbuf.B = nil
 		n += int(m)
 		switch err.(type) {
 		case nil:
 		case *tcpip.ErrWouldBlock:
-			<-c.wr.ready
+			<-c.wr.Ready()
 		default:
-			return n, c.opError("write", convertErr(err))
+			return n, c.opError("write", gvnet.ConvertErr(err))
 		}
 	}
 }
@@ -155,13 +149,11 @@ func (c *conn) Close() error {
 	if c.closed.Swap(true) {
 		return c.opError("close", net.ErrClosed)
 	}
-	c.rd.stop()
-	c.wr.stop()
+	c.rd.Stop()
+	c.wr.Stop()
 	c.ep.Close()
-	c.wq.EventUnregister(&c.rd.entry)
-	c.wq.EventUnregister(&c.wr.entry)
-	c.rd.NotifyEvent(0)
-	c.wr.NotifyEvent(0)
+	c.rd.Unregister(c.wq)
+	c.wr.Unregister(c.wq)
 	return nil
 }
 
@@ -171,12 +163,23 @@ func (c *conn) CloseWrite() error { return c.shutdown(tcpip.ShutdownWrite) }
 // CloseRead shuts down the receiving direction.
 func (c *conn) CloseRead() error { return c.shutdown(tcpip.ShutdownRead) }
 
+// SetLinger sets what Close does with unsent data, as *net.TCPConn's
+// SetLinger does; 0 makes Close reset the connection.
+func (c *conn) SetLinger(sec int) error {
+	if c.closed.Load() {
+		return c.opError("set", net.ErrClosed)
+	}
+	opt := tcpip.LingerOption{Enabled: sec >= 0, Timeout: time.Duration(max(sec, 0)) * time.Second}
+	c.ep.SocketOptions().SetLinger(opt)
+	return nil
+}
+
 func (c *conn) shutdown(how tcpip.ShutdownFlags) error {
 	if c.closed.Load() {
 		return c.opError("close", net.ErrClosed)
 	}
 	if err := c.ep.Shutdown(how); err != nil {
-		return c.opError("close", convertErr(err))
+		return c.opError("close", gvnet.ConvertErr(err))
 	}
 	return nil
 }
@@ -199,16 +202,16 @@ func (c *conn) RemoteAddr() net.Addr {
 
 // SetDeadline implements net.Conn.
 func (c *conn) SetDeadline(t time.Time) error {
-	c.rd.set(t)
-	c.wr.set(t)
+	c.rd.Set(t)
+	c.wr.Set(t)
 	return nil
 }
 
 // SetReadDeadline implements net.Conn.
-func (c *conn) SetReadDeadline(t time.Time) error { c.rd.set(t); return nil }
+func (c *conn) SetReadDeadline(t time.Time) error { c.rd.Set(t); return nil }
 
 // SetWriteDeadline implements net.Conn.
-func (c *conn) SetWriteDeadline(t time.Time) error { c.wr.set(t); return nil }
+func (c *conn) SetWriteDeadline(t time.Time) error { c.wr.Set(t); return nil }
 
 func (c *conn) opError(op string, err error) error {
 	e := &net.OpError{Op: op, Net: "tcp", Err: err}
@@ -220,109 +223,3 @@ func (c *conn) opError(op string, err error) error {
 	}
 	return e
 }
-
-// direction is the waiting state of one direction of a conn: the endpoint's
-// events and the deadline timer both put a token in ready, and a blocked
-// call takes it and retries. The registration is permanent, so no event
-// between a failed attempt and the wait is lost: it leaves a token.
-type direction struct {
-	ready chan struct{} // capacity 1
-	entry waiter.Entry
-
-	// deadline is when calls start failing, in monotonic nanoseconds
-	// since clockBase; 0 means none.
-	deadline atomic.Int64
-
-	// mu protects timer.
-	mu    sync.Mutex
-	timer *time.Timer
-}
-
-func (d *direction) init(mask waiter.EventMask) {
-	d.ready = make(chan struct{}, 1)
-	d.entry.Init(d, mask)
-}
-
-// NotifyEvent implements waiter.EventListener.
-func (d *direction) NotifyEvent(waiter.EventMask) {
-	select {
-	case d.ready <- struct{}{}:
-	default:
-	}
-}
-
-// clockBase anchors deadlines to the monotonic clock, so that a step of the
-// wall clock neither fires nor postpones them.
-var clockBase = time.Now()
-
-func monotonic(t time.Time) int64 {
-	n := int64(t.Sub(clockBase))
-	if n <= 0 {
-		n = 1 // 0 means no deadline; anything this early has passed.
-	}
-	return n
-}
-
-// expired reports whether the deadline has passed.
-func (d *direction) expired() bool {
-	dl := d.deadline.Load()
-	return dl != 0 && int64(time.Since(clockBase)) >= dl
-}
-
-// set sets the deadline; the zero time clears it. The timer is created on
-// first use and reset afterwards.
-func (d *direction) set(t time.Time) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if t.IsZero() {
-		d.deadline.Store(0)
-		if d.timer != nil {
-			d.timer.Stop()
-		}
-		return
-	}
-	d.deadline.Store(monotonic(t))
-	wait := time.Until(t)
-	if wait <= 0 {
-		if d.timer != nil {
-			d.timer.Stop()
-		}
-		d.NotifyEvent(0)
-		return
-	}
-	if d.timer == nil {
-		d.timer = time.AfterFunc(wait, d.fire)
-		return
-	}
-	d.timer.Reset(wait)
-}
-
-// fire is the deadline timer's function: it wakes a blocked call, which
-// then sees the deadline passed.
-func (d *direction) fire() { d.NotifyEvent(0) }
-
-// stop stops the timer for good.
-func (d *direction) stop() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.deadline.Store(0)
-	if d.timer != nil {
-		d.timer.Stop()
-	}
-}
-
-// payload is the tcpip.Payloader a conn's Write hands the endpoint.
-type payload struct{ b []byte }
-
-// Read implements io.Reader.
-func (p *payload) Read(b []byte) (int, error) {
-	if len(p.b) == 0 {
-		return 0, io.EOF
-	}
-	n := copy(b, p.b)
-	p.b = p.b[n:]
-	return n, nil
-}
-
-// Len implements tcpip.Payloader.
-func (p *payload) Len() int { return len(p.b) }
