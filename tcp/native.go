@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"reflect"
 	"sync/atomic"
 	"syscall"
 
@@ -115,22 +114,9 @@ func (c *Core) moveEngine(addr netip.Addr) error {
 	c.nmu.Unlock()
 	old.Close()
 	c.nmu.Lock()
-	c.retired = addStats(c.retired, old.Stats())
+	c.retired = c.retired.Add(old.Stats())
 	c.nmu.Unlock()
 	return err
-}
-
-// addStats returns a+b, field by field. It uses reflection so that it
-// keeps up with engine.Stats, whose fields are all uint64; it runs only
-// after an address move.
-func addStats(a, b engine.Stats) engine.Stats {
-	va, vb := reflect.ValueOf(&a).Elem(), reflect.ValueOf(b)
-	for i := range va.NumField() {
-		if f := va.Field(i); f.Kind() == reflect.Uint64 {
-			f.SetUint(f.Uint() + vb.Field(i).Uint())
-		}
-	}
-	return a
 }
 
 // engineStats returns the engine's counters, those of engines replaced by
@@ -140,7 +126,7 @@ func (c *Core) engineStats() engine.Stats {
 	c.nmu.Lock()
 	defer c.nmu.Unlock()
 	if c.retired != (engine.Stats{}) {
-		s = addStats(c.retired, s)
+		s = c.retired.Add(s)
 	}
 	return s
 }

@@ -62,3 +62,19 @@ func (e *Engine) Stats() Stats {
 		DelayedACKs: c.delayedAcks.Load(),
 	}
 }
+
+// Add returns s+o, field by field (the totals of several engines).
+func (s Stats) Add(o Stats) Stats {
+	return Stats{
+		SegmentsIn: s.SegmentsIn + o.SegmentsIn, SegmentsOut: s.SegmentsOut + o.SegmentsOut,
+		Malformed: s.Malformed + o.Malformed, BadChecksum: s.BadChecksum + o.BadChecksum,
+		ResetsSent: s.ResetsSent + o.ResetsSent, ResetsReceived: s.ResetsReceived + o.ResetsReceived,
+		Retransmits: s.Retransmits + o.Retransmits, FastRetransmits: s.FastRetransmits + o.FastRetransmits,
+		Timeouts: s.Timeouts + o.Timeouts, SynDropped: s.SynDropped + o.SynDropped,
+		AcceptDropped: s.AcceptDropped + o.AcceptDropped, Accepted: s.Accepted + o.Accepted,
+		Dialled: s.Dialled + o.Dialled, OutOfOrderDropped: s.OutOfOrderDropped + o.OutOfOrderDropped,
+		ChallengeACKs: s.ChallengeACKs + o.ChallengeACKs, Probes: s.Probes + o.Probes,
+		SynRetransmits: s.SynRetransmits + o.SynRetransmits, PAWSDropped: s.PAWSDropped + o.PAWSDropped,
+		DelayedACKs: s.DelayedACKs + o.DelayedACKs,
+	}
+}
