@@ -26,7 +26,8 @@ const haproxyIP = "10.77.0.3"
 // (with each TCP engine, -engine gvisor and -engine native) and through
 // HAProxy 2.6 (2 threads) to nginx, in the same run, in mode tcp and mode
 // http, with keep-alive and with one request per connection, and reports
-// the ratios to HAProxy. Each engine's appliance is a sub-benchmark with
+// the ratios to HAProxy (and each p99 latency, from wrk --latency, as
+// a metric in ms). Each engine's appliance is a sub-benchmark with
 // its own topology; HAProxy runs in the first one, before the appliance.
 // Run it with `make bench` (-benchtime 1x: each wrk run is its own timer).
 func BenchmarkEndToEnd(b *testing.B) {
@@ -68,6 +69,8 @@ func BenchmarkEndToEnd(b *testing.B) {
 					b.ReportMetric(r.rps, conn.name+"-req/s")
 					b.ReportMetric(hap[conn.name].rps, conn.name+"-haproxy-req/s")
 					b.ReportMetric(r.rps/hap[conn.name].rps, conn.name+"-ratio")
+					b.ReportMetric(r.p99, conn.name+"-p99-ms")
+					b.ReportMetric(hap[conn.name].p99, conn.name+"-haproxy-p99-ms")
 				}
 			})
 		}

@@ -5,6 +5,7 @@ package engine_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,8 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -32,21 +35,111 @@ var (
 )
 
 // kernelRig is an engine on a TAP device whose other side is the kernel
-// of a fresh namespace; the pump drops a fraction of frames each way.
+// of a fresh namespace; the pump impairs frames each way.
 type kernelRig struct {
-	ns      *netnstest.NS
-	e       *engine.Engine
-	kmac    [6]byte
-	dropped atomic.Uint64
+	ns   *netnstest.NS
+	e    *engine.Engine
+	kmac [6]byte
+	// toEngine and toKernel count what the pump did each way.
+	toEngine, toKernel impairCounts
 }
 
-func newKernelRig(t *testing.T, loss float64) *kernelRig {
+// impairment is what the rig's pump does to frames, the same each way, as
+// probabilities per frame: drop it, swap it with the next frame of its
+// batch (the next one goes first), or send it twice.
+type impairment struct {
+	loss, reorder, dup float64
+}
+
+func (imp impairment) String() string {
+	return fmt.Sprintf("loss=%g,reorder=%g,dup=%g", imp.loss, imp.reorder, imp.dup)
+}
+
+// impairCounts counts what an impairer did.
+type impairCounts struct {
+	// dropped and duplicated count frames.
+	dropped, duplicated atomic.Uint64
+	// reordered counts swaps of two data segments of one connection that
+	// put the higher sequence number first: the receiver saw data out of
+	// order, not only reordered ACKs.
+	reordered atomic.Uint64
+}
+
+// impairer applies an impairment to one direction's batches. It is not
+// safe for concurrent use.
+type impairer struct {
+	imp impairment
+	rng *rand.Rand
+	n   *impairCounts
+	out [][]byte
+}
+
+// apply returns frames impaired, in a slice reused by the next call.
+func (p *impairer) apply(frames [][]byte) [][]byte {
+	p.out = p.out[:0]
+	for i := 0; i < len(frames); i++ {
+		f := frames[i]
+		if p.imp.loss > 0 && p.rng.Float64() < p.imp.loss {
+			p.n.dropped.Add(1)
+			continue
+		}
+		if p.imp.reorder > 0 && i+1 < len(frames) && p.rng.Float64() < p.imp.reorder {
+			next := frames[i+1]
+			if before(f, next) {
+				p.n.reordered.Add(1)
+			}
+			p.out = append(p.out, next, f)
+			i++
+			continue
+		}
+		p.out = append(p.out, f)
+		if p.imp.dup > 0 && p.rng.Float64() < p.imp.dup {
+			p.n.duplicated.Add(1)
+			p.out = append(p.out, f)
+		}
+	}
+	return p.out
+}
+
+// before reports whether Ethernet frames a and b are IPv4 TCP segments of
+// one connection, both with data, and a's sequence number is before b's
+// (RFC 9293 3.4 modular comparison).
+func before(a, b []byte) bool {
+	fa, sa, ok1 := tcpData(a)
+	fb, sb, ok2 := tcpData(b)
+	return ok1 && ok2 && fa == fb && int32(sa-sb) < 0
+}
+
+// tcpData returns the addresses and ports of an Ethernet IPv4 TCP frame
+// with payload, and its sequence number.
+func tcpData(f []byte) (flow [12]byte, seq uint32, ok bool) {
+	const eth = 14
+	if len(f) < eth+20 || f[12] != 0x08 || f[13] != 0x00 || f[eth+9] != 6 {
+		return flow, 0, false
+	}
+	ip := f[eth:]
+	ihl := int(ip[0]&0xf) * 4
+	total := int(binary.BigEndian.Uint16(ip[2:]))
+	if ihl < 20 || total > len(ip) || total < ihl+20 {
+		return flow, 0, false
+	}
+	tcp := ip[ihl:total]
+	off := int(tcp[12]>>4) * 4
+	if off < 20 || off >= len(tcp) { // no payload
+		return flow, 0, false
+	}
+	copy(flow[:8], ip[12:20])
+	copy(flow[8:], tcp[:4])
+	return flow, binary.BigEndian.Uint32(tcp[4:]), true
+}
+
+func newKernelRig(t *testing.T, imp impairment) *kernelRig {
 	t.Helper()
-	return newKernelRigWith(t, loss, nil)
+	return newKernelRigWith(t, imp, nil)
 }
 
 // newKernelRigWith is newKernelRig with mod applied to the engine's Config.
-func newKernelRigWith(t *testing.T, loss float64, mod func(*engine.Config)) *kernelRig {
+func newKernelRigWith(t *testing.T, imp impairment, mod func(*engine.Config)) *kernelRig {
 	t.Helper()
 	ns := netnstest.New(t)
 	name := fmt.Sprintf("eng%d", os.Getpid()%100000)
@@ -81,24 +174,15 @@ func newKernelRigWith(t *testing.T, loss float64, mod func(*engine.Config)) *ker
 		t.Fatal(err)
 	}
 	q := tap.Queues()[0]
-	var txMu sync.Mutex
-	txRand := rand.New(rand.NewPCG(7, 8))
-	var txScratch [][]byte
+	var txMu sync.Mutex // guards tx
+	tx := &impairer{imp: imp, rng: rand.New(rand.NewPCG(7, 8)), n: &r.toKernel}
 	cfg := engine.Config{Addr: engAddr, MAC: engMAC, ResetUnknown: true,
 		Resolve: func(netip.Addr) ([6]byte, bool) { return r.kmac, true },
 		Transmit: func(frames [][]byte) {
 			txMu.Lock()
 			defer txMu.Unlock()
-			txScratch = txScratch[:0]
-			for _, f := range frames {
-				if loss > 0 && txRand.Float64() < loss {
-					r.dropped.Add(1)
-					continue
-				}
-				txScratch = append(txScratch, f)
-			}
-			if len(txScratch) > 0 {
-				q.Transmit(txScratch)
+			if out := tx.apply(frames); len(out) > 0 {
+				q.Transmit(out)
 			}
 		}}
 	if mod != nil {
@@ -109,9 +193,10 @@ func newKernelRigWith(t *testing.T, loss float64, mod func(*engine.Config)) *ker
 	wg.Add(1)
 	go func() { // the core's worker: TAP to engine
 		defer wg.Done()
-		rxRand := rand.New(rand.NewPCG(9, 10))
+		rx := &impairer{imp: imp, rng: rand.New(rand.NewPCG(9, 10)), n: &r.toEngine}
 		bufs := make([][]byte, percpu.BatchSize)
 		sizes := make([]int, percpu.BatchSize)
+		frames := make([][]byte, percpu.BatchSize)
 		for i := range bufs {
 			bufs[i] = make([]byte, percpu.MaxFrame)
 		}
@@ -121,11 +206,10 @@ func newKernelRigWith(t *testing.T, loss float64, mod func(*engine.Config)) *ker
 				return
 			}
 			for i := range n {
-				if loss > 0 && rxRand.Float64() < loss {
-					r.dropped.Add(1)
-					continue
-				}
-				r.e.Deliver(bufs[i][:sizes[i]])
+				frames[i] = bufs[i][:sizes[i]]
+			}
+			for _, f := range rx.apply(frames[:n]) {
+				r.e.Deliver(f)
 			}
 		}
 	}()
@@ -137,10 +221,56 @@ func newKernelRigWith(t *testing.T, loss float64, mod func(*engine.Config)) *ker
 	return r
 }
 
+// kernelStat returns counter name of the rig namespace's TcpExt MIB
+// (/proc/net/netstat, as nstat shows it without the prefix).
+func (r *kernelRig) kernelStat(t *testing.T, name string) uint64 {
+	t.Helper()
+	var data []byte
+	if err := r.ns.Do(func() (err error) {
+		// thread-self: the namespace is the thread's, not the process's.
+		data, err = os.ReadFile("/proc/thread-self/net/netstat")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(data), "\n")
+	for i := 0; i+1 < len(lines); i += 2 {
+		names, values := strings.Fields(lines[i]), strings.Fields(lines[i+1])
+		if len(names) == 0 || names[0] != "TcpExt:" || len(values) != len(names) {
+			continue
+		}
+		for j, n := range names {
+			if n == name {
+				v, err := strconv.ParseUint(values[j], 10, 64)
+				if err != nil {
+					t.Fatalf("TcpExt %s = %q: %v", name, values[j], err)
+				}
+				return v
+			}
+		}
+	}
+	t.Fatalf("no TcpExt %s in /proc/net/netstat", name)
+	return 0
+}
+
+// TestKernelPeer runs kernel clients against an engine listener and the
+// engine against a kernel listener, 100 B and 1 MiB each way, byte-exact,
+// over a link that loses, reorders and duplicates frames. Each impairment
+// row also checks that it took effect: frames were dropped and the engine
+// retransmitted, data segments reached each side out of order, frames were
+// duplicated.
 func TestKernelPeer(t *testing.T) {
-	for _, loss := range []float64{0, 0.03} {
-		t.Run(fmt.Sprintf("loss=%g", loss), func(t *testing.T) {
-			r := newKernelRig(t, loss)
+	for _, imp := range []impairment{
+		{},
+		{loss: 0.03},
+		{reorder: 0.1},
+		// Less loss than above: each lost SYN costs a 1 s RTO, and this
+		// row is about recovering from loss among reordered and
+		// duplicated segments.
+		{loss: 0.01, reorder: 0.1, dup: 0.02},
+	} {
+		t.Run(imp.String(), func(t *testing.T) {
+			r := newKernelRig(t, imp)
 			ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 			defer cancel()
 
@@ -240,8 +370,43 @@ func TestKernelPeer(t *testing.T) {
 				engine.CheckExchange(t, cc, sc, engine.Pattern(uint64(1000+i), n), engine.Pattern(uint64(2000+i), n))
 			}
 			engine.WaitQuiet(t, r.e, "engine")
-			t.Logf("dropped %d frames; engine stats: %+v", r.dropped.Load(), r.e.Stats())
+			r.checkImpaired(t, imp)
 		})
+	}
+}
+
+// checkImpaired fails t if imp did nothing the engine and kernel had to
+// recover from, or if a frame reached the engine damaged. Reordering is
+// checked on the rig's own count: the engine's Stats have no counter of
+// out-of-order segments queued, and the kernel's TCPOFOQueue is not zero
+// without impairment either (the engine transmits after unlocking, so two
+// goroutines' batches can leave in either order); it is only logged.
+func (r *kernelRig) checkImpaired(t *testing.T, imp impairment) {
+	t.Helper()
+	st := r.e.Stats()
+	ofo := r.kernelStat(t, "TCPOFOQueue")
+	t.Logf("to the engine: %d dropped, %d data reordered, %d duplicated; to the kernel: %d, %d, %d; kernel TCPOFOQueue %d; engine stats: %+v",
+		r.toEngine.dropped.Load(), r.toEngine.reordered.Load(), r.toEngine.duplicated.Load(),
+		r.toKernel.dropped.Load(), r.toKernel.reordered.Load(), r.toKernel.duplicated.Load(), ofo, st)
+	if st.Malformed != 0 || st.BadChecksum != 0 {
+		t.Errorf("engine counted %d malformed frames and %d bad checksums, want none", st.Malformed, st.BadChecksum)
+	}
+	for _, d := range []struct {
+		name string
+		n    *impairCounts
+	}{{"to the engine", &r.toEngine}, {"to the kernel", &r.toKernel}} {
+		if imp.loss > 0 && d.n.dropped.Load() == 0 {
+			t.Errorf("loss %g: no frame dropped %s", imp.loss, d.name)
+		}
+		if imp.reorder > 0 && d.n.reordered.Load() == 0 {
+			t.Errorf("reorder %g: no data segment reordered %s", imp.reorder, d.name)
+		}
+		if imp.dup > 0 && d.n.duplicated.Load() == 0 {
+			t.Errorf("dup %g: no frame duplicated %s", imp.dup, d.name)
+		}
+	}
+	if imp.loss > 0 && st.Retransmits+st.FastRetransmits == 0 {
+		t.Errorf("loss %g: the engine never retransmitted", imp.loss)
 	}
 }
 
@@ -254,7 +419,7 @@ func TestKernelPeer(t *testing.T) {
 // resent after the 1 s RTO).
 func TestKernelTimeWaitReuse(t *testing.T) {
 	const port = 45678
-	r := newKernelRigWith(t, 0, func(c *engine.Config) {
+	r := newKernelRigWith(t, impairment{}, func(c *engine.Config) {
 		c.PickPort = func(netip.AddrPort) (uint16, bool) { return port, true }
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
