@@ -4,15 +4,17 @@ package main
 
 import "testing"
 
-// TestEngineFlag checks -engine's values and that native turns TAP
-// offloads off, or refuses -offload on.
+// TestEngineFlag checks -engine's values, that native is the default, and
+// that native turns TAP offloads off, or refuses -offload on.
 func TestEngineFlag(t *testing.T) {
 	tests := []struct {
 		args        []string
 		ok          bool
 		engine, off string
 	}{
-		{nil, true, "gvisor", "auto"},
+		{nil, true, "native", "off"},
+		{[]string{"-offload", "on"}, false, "", ""},
+		{[]string{"-engine", "gvisor"}, true, "gvisor", "auto"},
 		{[]string{"-engine", "gvisor", "-offload", "on"}, true, "gvisor", "on"},
 		{[]string{"-engine", "native"}, true, "native", "off"},
 		{[]string{"-engine", "native", "-offload", "off"}, true, "native", "off"},

@@ -26,7 +26,8 @@ const (
 	// against. Only a program that imports tcp/gvisortcp links gVisor's
 	// TCP; elsewhere New refuses this engine.
 	EngineGVisor EngineKind = iota
-	// EngineNative runs TCP in a package engine instance per core. Each
+	// EngineNative runs TCP in a package engine instance per core: the
+	// image's engine and the hosted board's default. Each
 	// core keeps its gVisor stack for ARP, ICMP and UDP (DHCP, syslog),
 	// without gVisor's TCP: the engine answers TCP segments to the
 	// appliance that match no listener or connection with a RST itself

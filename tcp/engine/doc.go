@@ -1,6 +1,7 @@
-// Package engine is an experimental, opt-in, purpose-built per-core TCP
-// engine for IPv4 over Ethernet (RFC 9293), meant to replace a gVisor
-// stack instance behind package tcp's API on one core.
+// Package engine is the appliance's purpose-built per-core TCP engine for
+// IPv4 over Ethernet (RFC 9293): one instance per core behind package
+// tcp's API, in place of gVisor's TCP, which stays as the reference it is
+// tested against.
 //
 // One Engine serves one core: its connection table, listeners, timer
 // wheel, free lists and lock belong to that core alone. Received frames are
@@ -46,11 +47,12 @@
 //
 // # How package tcp uses it
 //
-// With tcp.Config.Engine set to tcp.EngineNative (the hosted board's
-// -engine native), each core runs an Engine next to (not instead of) its
-// gVisor stack, which keeps ARP, ICMP, UDP and DHCP. Core.Deliver offers
-// frames to DeliverBatch first and gives gVisor those it declines, so
-// gVisor answers segments for unknown connections with a RST. Core.Listen
+// With tcp.Config.Engine set to tcp.EngineNative (the image's engine and
+// the hosted board's default), each core runs an Engine next to its
+// gVisor stack, which keeps ARP, ICMP, UDP and DHCP and has no TCP.
+// Core.Deliver offers frames to DeliverBatch first and gives gVisor those
+// it declines; the engine answers TCP segments for unknown connections
+// with a RST itself (Config.ResetUnknown). Core.Listen
 // and Core.Dial return the engine's Listener (as a net.Listener) and *Conn;
 // the neighbour table and the RFD port picker come from package tcp. The
 // engine does not parse virtio_net_hdr, so TAP offloads are off with it.
