@@ -18,11 +18,12 @@ type Config struct {
 	MAC [6]byte
 	// MTU is the IP MTU. Zero means 1500.
 	MTU int
-	// Transmit sends frames in order. It is called with the engine's lock
-	// held or just after releasing it, possibly from several goroutines
+	// Transmit sends frames in order. Calls come from several goroutines
 	// (the one calling Deliver, application goroutines, the timer
-	// goroutine). It must not keep the slices after it returns and must
-	// not call back into any engine synchronously. Required.
+	// goroutine) but never overlap, and come in the order the engine
+	// built the frames, so a connection's segments leave in sequence. It
+	// must not keep the slices after it returns and must not call back
+	// into any engine synchronously. Required.
 	Transmit func(frames [][]byte)
 	// Resolve returns the Ethernet address of an on-link IPv4 neighbour,
 	// used by Dial only (replies to incoming connections go to the
@@ -109,9 +110,15 @@ type Engine struct {
 	// a sync.Pool, so that a GC does not drop their 90 KB of buffers.
 	freeBatches chan *txBatch
 
+	// txMu orders transmit batches: it is taken before e.mu is released,
+	// so batches leave in the order they were built even though most are
+	// sent outside e.mu.
+	txMu sync.Mutex
+
 	// mu protects everything below and every tcb, Listener and Conn
-	// field marked "guarded by e.mu". Lock order: mu only; Transmit is
-	// called with it held for full batches.
+	// field marked "guarded by e.mu". Lock order: mu, then txMu;
+	// Transmit is called with txMu held, and with mu too for full
+	// batches.
 	mu        sync.Mutex
 	conns     map[uint64]*tcb
 	listeners map[uint16]*Listener
@@ -271,7 +278,7 @@ func (e *Engine) DeliverBatch(frames [][]byte, handled []bool) {
 }
 
 // unlock runs pending output, takes the transmit batch, releases e.mu and
-// transmits the batch outside the lock.
+// transmits the batch outside it, in turn (txMu).
 func (e *Engine) unlock() {
 	for i := 0; i < len(e.pending); i++ {
 		p := e.pending[i]
@@ -283,10 +290,14 @@ func (e *Engine) unlock() {
 	e.pending = e.pending[:0]
 	b := e.cur
 	e.cur = nil
-	e.mu.Unlock()
-	if b != nil {
-		e.transmit(b)
+	if b == nil {
+		e.mu.Unlock()
+		return
 	}
+	e.txMu.Lock()
+	e.mu.Unlock()
+	e.transmit(b)
+	e.txMu.Unlock()
 }
 
 // schedule queues t's output (data, or an ACK when t.ackNow) for the end
@@ -356,7 +367,9 @@ func (e *Engine) frameBuf() []byte {
 	if e.cur != nil && len(e.cur.frames) == txBatchSize {
 		b := e.cur
 		e.cur = nil
-		e.transmit(b) // a full batch goes now, under the lock
+		e.txMu.Lock() // a full batch goes now, under the lock
+		e.transmit(b)
+		e.txMu.Unlock()
 	}
 	if e.cur == nil {
 		select {

@@ -428,6 +428,7 @@ func (e *Engine) receiveData(t *tcb, s *segment) {
 		// coalesced, so the sender's fast retransmit sees three
 		// (RFC 5681 section 4.2).
 		if t.addOOO(seq, seq+uint32(len(data))) {
+			e.stats.oooQueued.Add(1)
 			t.rcv.writeAt(int(off), data)
 		} else {
 			e.stats.oooDropped.Add(1)

@@ -377,10 +377,9 @@ func TestKernelPeer(t *testing.T) {
 
 // checkImpaired fails t if imp did nothing the engine and kernel had to
 // recover from, or if a frame reached the engine damaged. Reordering is
-// checked on the rig's own count: the engine's Stats have no counter of
-// out-of-order segments queued, and the kernel's TCPOFOQueue is not zero
-// without impairment either (the engine transmits after unlocking, so two
-// goroutines' batches can leave in either order); it is only logged.
+// checked on the rig's count and on the engine's OutOfOrderQueued. On a
+// clean link the kernel must queue nothing out of order: the engine's
+// segments leave in sequence.
 func (r *kernelRig) checkImpaired(t *testing.T, imp impairment) {
 	t.Helper()
 	st := r.e.Stats()
@@ -404,6 +403,12 @@ func (r *kernelRig) checkImpaired(t *testing.T, imp impairment) {
 		if imp.dup > 0 && d.n.duplicated.Load() == 0 {
 			t.Errorf("dup %g: no frame duplicated %s", imp.dup, d.name)
 		}
+	}
+	if imp.reorder > 0 && st.OutOfOrderQueued == 0 {
+		t.Errorf("reorder %g: the engine queued no segment out of order", imp.reorder)
+	}
+	if imp == (impairment{}) && ofo != 0 {
+		t.Errorf("clean link: the kernel queued %d segments out of order, want 0", ofo)
 	}
 	if imp.loss > 0 && st.Retransmits+st.FastRetransmits == 0 {
 		t.Errorf("loss %g: the engine never retransmitted", imp.loss)

@@ -7,7 +7,7 @@ type counters struct {
 	segsIn, segsOut, malformed, badChecksum, resetsSent, resetsRcvd   atomic.Uint64
 	retransmits, fastRetransmits, timeouts, synDropped, acceptDropped atomic.Uint64
 	accepted, dialled, oooDropped, challengeAcks, probes              atomic.Uint64
-	synRetransmits, pawsDropped, delayedAcks                          atomic.Uint64
+	synRetransmits, pawsDropped, delayedAcks, oooQueued               atomic.Uint64
 }
 
 // Stats is a snapshot of an engine's counters.
@@ -30,9 +30,10 @@ type Stats struct {
 	SynDropped, AcceptDropped uint64
 	// Accepted and Dialled count established connections.
 	Accepted, Dialled uint64
-	// OutOfOrderDropped counts out-of-order segments not kept because
-	// the out-of-order queue was full.
-	OutOfOrderDropped uint64
+	// OutOfOrderQueued counts segments received ahead of a hole and
+	// kept; OutOfOrderDropped those not kept because the out-of-order
+	// queue was full.
+	OutOfOrderQueued, OutOfOrderDropped uint64
 	// ChallengeACKs counts RFC 5961 challenge ACKs; Probes zero-window
 	// probes.
 	ChallengeACKs, Probes uint64
@@ -57,7 +58,8 @@ func (e *Engine) Stats() Stats {
 		Retransmits: c.retransmits.Load(), FastRetransmits: c.fastRetransmits.Load(),
 		Timeouts: c.timeouts.Load(), SynDropped: c.synDropped.Load(), AcceptDropped: c.acceptDropped.Load(),
 		Accepted: c.accepted.Load(), Dialled: c.dialled.Load(), OutOfOrderDropped: c.oooDropped.Load(),
-		ChallengeACKs: c.challengeAcks.Load(), Probes: c.probes.Load(),
+		OutOfOrderQueued: c.oooQueued.Load(),
+		ChallengeACKs:    c.challengeAcks.Load(), Probes: c.probes.Load(),
 		SynRetransmits: c.synRetransmits.Load(), PAWSDropped: c.pawsDropped.Load(),
 		DelayedACKs: c.delayedAcks.Load(),
 	}
@@ -73,7 +75,8 @@ func (s Stats) Add(o Stats) Stats {
 		Timeouts: s.Timeouts + o.Timeouts, SynDropped: s.SynDropped + o.SynDropped,
 		AcceptDropped: s.AcceptDropped + o.AcceptDropped, Accepted: s.Accepted + o.Accepted,
 		Dialled: s.Dialled + o.Dialled, OutOfOrderDropped: s.OutOfOrderDropped + o.OutOfOrderDropped,
-		ChallengeACKs: s.ChallengeACKs + o.ChallengeACKs, Probes: s.Probes + o.Probes,
+		OutOfOrderQueued: s.OutOfOrderQueued + o.OutOfOrderQueued,
+		ChallengeACKs:    s.ChallengeACKs + o.ChallengeACKs, Probes: s.Probes + o.Probes,
 		SynRetransmits: s.SynRetransmits + o.SynRetransmits, PAWSDropped: s.PAWSDropped + o.PAWSDropped,
 		DelayedACKs: s.DelayedACKs + o.DelayedACKs,
 	}
