@@ -169,10 +169,14 @@ type resolved struct {
 	err tcpip.Error
 }
 
-// resolve returns the MAC of ip's next hop from the gVisor stack's
-// neighbour table, starting ARP and waiting for it (bounded by ctx) if the
-// entry is not known yet.
+// resolve makes sure the gVisor stack's neighbour table knows ip's next
+// hop, starting ARP and waiting for it (bounded by ctx) if it does not.
 func (c *Core) resolve(ctx context.Context, ip netip.Addr) error {
+	if _, ok := c.cachedNeighbour(ip); ok {
+		// The common case, and a synchronous lookup: the waiting path
+		// below costs a channel and a callback per dial.
+		return nil
+	}
 	hop, err := c.nextHop(ip)
 	if err != nil {
 		return err
