@@ -189,6 +189,7 @@ func waitIdle(t *testing.T, b *Backend) {
 
 // withPoolIdle sets how long a pooled server connection may stay idle.
 func withPoolIdle(d time.Duration) Option { return func(o *options) { o.http.poolIdle = d } }
+func withPoolMax(n int) Option            { return func(o *options) { o.http.poolMax = n } }
 
 // wantHeader returns a check that the response's header name is want.
 func wantHeader(name, want string) func(*testing.T, *http.Response, string) {

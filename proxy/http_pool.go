@@ -52,6 +52,8 @@ type backendHTTP struct {
 	// idle is how long a pooled connection may stay idle:
 	// poolIdleTimeout, or a shorter time tests set.
 	idle time.Duration
+	// maxIdle bounds each pool: maxIdlePerCore, or what tests set.
+	maxIdle int
 }
 
 // idlePool holds one server's idle connections on one core.
@@ -100,11 +102,15 @@ func (p *Proxy) initHTTP() {
 	if p.opts.http.poolIdle > 0 {
 		idle = p.opts.http.poolIdle
 	}
+	maxIdle := maxIdlePerCore
+	if p.opts.http.poolMax > 0 {
+		maxIdle = p.opts.http.poolMax
+	}
 	for _, b := range p.backends {
 		if b.http != nil {
 			continue
 		}
-		h := &backendHTTP{pools: make([][]idlePool, len(b.Servers)), queues: make([]waitQueue, n), idle: idle}
+		h := &backendHTTP{pools: make([][]idlePool, len(b.Servers)), queues: make([]waitQueue, n), idle: idle, maxIdle: maxIdle}
 		for i := range h.pools {
 			h.pools[i] = make([]idlePool, n)
 		}
@@ -151,7 +157,7 @@ func (b *Backend) putIdle(ctx context.Context, sc *serverConn) {
 	sc.tc.writeIdle(0)
 	pl := &b.http.pools[sc.srv.Index][sc.core]
 	pl.mu.Lock()
-	if len(pl.conns) >= maxIdlePerCore {
+	if len(pl.conns) >= b.http.maxIdle {
 		pl.mu.Unlock()
 		sc.close()
 		return
@@ -163,6 +169,16 @@ func (b *Backend) putIdle(ctx context.Context, sc *serverConn) {
 	if start {
 		go sweepIdle(ctx, pl, b.http.idle)
 	}
+}
+
+// poolFull reports whether srv's idle pool on core has no room: a new
+// connection would be closed after its response instead of parked.
+func (b *Backend) poolFull(srv *Server, core int) bool {
+	pl := &b.http.pools[srv.Index][core]
+	pl.mu.Lock()
+	full := len(pl.conns) >= b.http.maxIdle
+	pl.mu.Unlock()
+	return full
 }
 
 // sweepIdle closes pl's connections once idle for longer than idle, and

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"sync"
 	"testing"
 	"time"
 )
@@ -133,5 +135,48 @@ func TestHTTPRetryDeadPooledConn(t *testing.T) {
 			t.Fatalf("request %d: %d %q, want 200 %q", i, resp.StatusCode, body, "ok")
 		}
 		time.Sleep(20 * time.Millisecond) // let the server's FIN arrive (not asserted)
+	}
+}
+
+// TestHTTPServerAskedToClose checks that a request goes out with
+// "Connection: close" exactly when its server connection will not be
+// kept: a fresh connection while the core's idle pool is full, or every
+// connection under option http-server-close.
+func TestHTTPServerAskedToClose(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		be        []string
+		wantClose []bool // per client connection, one request each
+	}{
+		{"pool of one", nil, []bool{false, true, true}},
+		{"http-server-close", []string{"option http-server-close"}, []bool{true, true, true}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var closes []bool
+			var mu sync.Mutex
+			be := newGoBackend(t, func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				closes = append(closes, r.Close)
+				mu.Unlock()
+				io.WriteString(w, "ok")
+			})
+			r := startHTTP(t, oneBackend{be: tt.be, servers: []string{"s1 " + be.addr()}}, host(), withPoolMax(1))
+			for i := range tt.wantClose {
+				c := dial(t, r.addr)
+				resp, body := roundTrip(t, c, bufio.NewReader(c), fmt.Sprintf("GET /%d HTTP/1.1\r\nHost: x\r\n\r\n", i))
+				if resp.StatusCode != 200 || body != "ok" || resp.Close {
+					t.Fatalf("request %d: %d %q close=%v, want 200 \"ok\" with the client connection kept", i, resp.StatusCode, body, resp.Close)
+				}
+				c.Close()
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if fmt.Sprint(closes) != fmt.Sprint(tt.wantClose) {
+				t.Errorf("server saw Connection: close as %v, want %v", closes, tt.wantClose)
+			}
+			if got, want := be.accepts.Load(), int64(len(tt.wantClose)); got != want {
+				t.Errorf("server accepted %d connections, want %d", got, want)
+			}
+		})
 	}
 }

@@ -167,6 +167,13 @@ func (cc *clientConn) exchange(be *Backend, sc *serverConn, upgrade bool) (keep,
 
 	// Head, and the body with it when it is small and already here.
 	req := &cc.req
+	if !upgrade && !req.Has("Connection") && cc.serverWontKeep(be, sc) {
+		// Let the server close (RFC 9112 section 9.6): its side then
+		// holds the TIME_WAIT, not one of this core's source ports,
+		// which a proxy dialling thousands of connections a second
+		// runs short of.
+		req.Add("Connection", "close")
+	}
 	f := req.Framing
 	head := req.AppendHead(cc.out[:0])
 	bodyDone := !f.HasBody()
@@ -306,6 +313,17 @@ func (cc *clientConn) exchange(be *Backend, sc *serverConn, upgrade bool) (keep,
 		sc.close()
 	}
 	return keepClient, false
+}
+
+// serverWontKeep reports whether sc will be closed after this response
+// whatever the server says: the configuration closes server connections,
+// or sc is a fresh one that the core's full idle pool has no room for.
+func (cc *clientConn) serverWontKeep(be *Backend, sc *serverConn) bool {
+	opts := cc.fe.Config.Options
+	if opts.HTTPServerClose || opts.HTTPClose || be.Config.Options.HTTPServerClose || be.Config.Options.HTTPClose {
+		return true
+	}
+	return sc.uses == 1 && be.Config.HTTPReuse != config.ReuseNever && be.poolFull(sc.srv, sc.core)
 }
 
 // park keeps a server connection that finished its response cleanly: as

@@ -47,4 +47,5 @@ func WithStats(r StatsRenderer) Option {
 type httpOptions struct {
 	stats    StatsRenderer
 	poolIdle time.Duration // idle pooled connection lifetime; 0 means poolIdleTimeout
+	poolMax  int           // idle connections per server and core; 0 means maxIdlePerCore
 }
