@@ -270,8 +270,12 @@ func (cc *clientConn) exchange(be *Backend, sc *serverConn, upgrade bool) (keep,
 		sc = nil
 	}
 	write := cc.ct.Write
-	if sc == nil && !keepClient {
-		write = cc.ct.writeLast // the whole response, then the connection closes
+	if !keepClient && !tunnel && bodyErr == nil && (inline > 0 || !rf.HasBody()) {
+		// The whole response, then the connection closes: the FIN
+		// goes with it, so that the client cannot close first. A
+		// client that closes first holds the TIME_WAIT, and a load
+		// generator runs out of ports within seconds that way.
+		write = cc.ct.writeLast
 	}
 	if _, err := write(out); err != nil {
 		if sc != nil {
