@@ -65,7 +65,7 @@ func (c *Conn) opError(op string, err error) error {
 // the last bytes when the FIN had already arrived behind them.
 func (c *Conn) Read(p []byte) (int, error) {
 	e := c.e
-	e.mu.Lock()
+	e.lock()
 	for {
 		if c.closed {
 			e.mu.Unlock()
@@ -109,7 +109,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 		c.rdWait = true
 		e.mu.Unlock()
 		<-c.rd
-		e.mu.Lock()
+		e.lock()
 		c.rdWait = false
 	}
 }
@@ -125,7 +125,7 @@ func (c *Conn) WriteClose(p []byte) (int, error) { return c.write(p, true) }
 
 func (c *Conn) write(p []byte, fin bool) (int, error) {
 	e := c.e
-	e.mu.Lock()
+	e.lock()
 	total := 0
 	for {
 		if c.closed {
@@ -161,7 +161,7 @@ func (c *Conn) write(p []byte, fin bool) (int, error) {
 		c.wrWait = true
 		e.unlock()
 		<-c.wr
-		e.mu.Lock()
+		e.lock()
 		c.wrWait = false
 	}
 }
@@ -169,7 +169,7 @@ func (c *Conn) write(p []byte, fin bool) (int, error) {
 // CloseWrite sends a FIN after the queued data (shutdown(SHUT_WR)).
 func (c *Conn) CloseWrite() error {
 	e := c.e
-	e.mu.Lock()
+	e.lock()
 	if c.closed {
 		e.mu.Unlock()
 		return c.opError("close", net.ErrClosed)
@@ -201,7 +201,7 @@ func (e *Engine) shutdownWrite(t *tcb) {
 // done. The engine finishes the closing handshake on its own.
 func (c *Conn) Close() error {
 	e := c.e
-	e.mu.Lock()
+	e.lock()
 	if c.closed {
 		e.mu.Unlock()
 		return c.opError("close", net.ErrClosed)
@@ -249,7 +249,7 @@ func (c *Conn) RemoteAddrPort() netip.AddrPort { return c.remote }
 
 // State returns the connection's TCP state (CLOSED once Close was called).
 func (c *Conn) State() State {
-	c.e.mu.Lock()
+	c.e.lock()
 	defer c.e.mu.Unlock()
 	if c.t == nil {
 		return StateClosed
@@ -268,7 +268,7 @@ func (c *Conn) SetDeadline(d time.Time) error {
 // SetReadDeadline sets the read deadline; the zero time clears it. One
 // timer per connection and direction is made on first use and reused.
 func (c *Conn) SetReadDeadline(d time.Time) error {
-	c.e.mu.Lock()
+	c.e.lock()
 	defer c.e.mu.Unlock()
 	if c.closed {
 		return c.opError("set", net.ErrClosed)
@@ -281,7 +281,7 @@ func (c *Conn) SetReadDeadline(d time.Time) error {
 
 // SetWriteDeadline sets the write deadline; the zero time clears it.
 func (c *Conn) SetWriteDeadline(d time.Time) error {
-	c.e.mu.Lock()
+	c.e.lock()
 	defer c.e.mu.Unlock()
 	if c.closed {
 		return c.opError("set", net.ErrClosed)
@@ -321,7 +321,7 @@ type Listener struct {
 
 // Listen listens on port of the engine's address.
 func (e *Engine) Listen(port uint16) (*Listener, error) {
-	e.mu.Lock()
+	e.lock()
 	defer e.mu.Unlock()
 	if e.closed {
 		return nil, ErrClosed
@@ -355,7 +355,7 @@ func (l *Listener) Addr() net.Addr {
 // Close stops listening and resets connections not yet accepted.
 func (l *Listener) Close() error {
 	e := l.e
-	e.mu.Lock()
+	e.lock()
 	if l.closed {
 		e.mu.Unlock()
 		return net.ErrClosed
@@ -399,7 +399,7 @@ func (e *Engine) Dial(ctx context.Context, remote netip.AddrPort) (*Conn, error)
 		return nil, fmt.Errorf("engine: dial %q: %w", remote.String(), errNoRoute)
 	}
 	rip := remote.Addr().As4()
-	e.mu.Lock()
+	e.lock()
 	if e.closed {
 		e.mu.Unlock()
 		return nil, ErrClosed
@@ -424,14 +424,14 @@ func (e *Engine) Dial(ctx context.Context, remote netip.AddrPort) (*Conn, error)
 		select {
 		case <-c.wr:
 		case <-ctx.Done():
-			e.mu.Lock()
+			e.lock()
 			if !c.closed {
 				e.closeConnLocked(c)
 			}
 			e.unlock()
 			return nil, ctx.Err()
 		}
-		e.mu.Lock()
+		e.lock()
 		switch {
 		case c.closed:
 			e.mu.Unlock()
