@@ -13,7 +13,8 @@ const maxImageBytes = 6_000_000
 // row is one line of the summary table.
 type row struct {
 	figure, measured, target string
-	// met is "yes", "no", or "?" when the run lacks the figure.
+	// met is "yes", "no", "?" when the run lacks the figure, or "ref"
+	// for the reference engine, which the targets do not apply to.
 	met string
 }
 
@@ -31,7 +32,22 @@ func yesNo(ok bool) string {
 
 // engines are the appliance's TCP engines, as BenchmarkEndToEnd names its
 // sub-benchmarks and with the package whose BenchmarkConnect measures each.
-var engines = []struct{ name, pkg string }{{"gvisor", "tcp"}, {"native", "tcp/engine"}}
+// gVisor's is the reference the product's engine is tested against: its
+// figures are shown for comparison, not held to the targets.
+var engines = []engine{{"gvisor", "tcp", true}, {"native", "tcp/engine", false}}
+
+type engine struct {
+	name, pkg string
+	reference bool
+}
+
+// judge is yesNo(ok) for the product's engine and "ref" for the reference.
+func (e engine) judge(ok bool) string {
+	if e.reference {
+		return "ref"
+	}
+	return yesNo(ok)
+}
 
 // summarize turns a run's results into issue 5's table. image is the
 // stripped image's size in bytes, or negative when it was not built;
@@ -74,7 +90,7 @@ func endToEnd(rs results) []row {
 					continue
 				}
 				rows = append(rows, row{figure, fmt.Sprintf("x%.2f (%s vs %s)", bp/hap, human(bp), human(hap)),
-					target, yesNo(bp/hap >= conn.want)})
+					target, e.judge(bp/hap >= conn.want)})
 			}
 		}
 		for _, e := range engines {
@@ -86,7 +102,7 @@ func endToEnd(rs results) []row {
 				rows = append(rows, missing(figure, "<= HAProxy"))
 				continue
 			}
-			rows = append(rows, row{figure, fmt.Sprintf("%.2f ms vs %.2f ms", bp, hap), "<= HAProxy", yesNo(bp <= hap)})
+			rows = append(rows, row{figure, fmt.Sprintf("%.2f ms vs %.2f ms", bp, hap), "<= HAProxy", e.judge(bp <= hap)})
 		}
 	}
 	return rows
@@ -100,14 +116,14 @@ func stack(rs results) []row {
 		figure := fmt.Sprintf("stack conn/s on 1 core, %s (./%s)", e.name, e.pkg)
 		one, ok := rs.metric(e.pkg, "BenchmarkConnect/cores=1", "conns/s")
 		if ok {
-			rows = append(rows, row{figure, human(one), ">= 40k", yesNo(one >= 40_000)})
+			rows = append(rows, row{figure, human(one), ">= 40k", e.judge(one >= 40_000)})
 		} else {
 			rows = append(rows, missing(figure, ">= 40k"))
 		}
 
 		figure = fmt.Sprintf("stack allocs/conn (both ends), %s", e.name)
 		if a, ok := rs.metric(e.pkg, "BenchmarkConnect/cores=1", "allocs/op"); ok {
-			rows = append(rows, row{figure, fmt.Sprintf("%.0f", a), "<= 30", yesNo(a <= 30)})
+			rows = append(rows, row{figure, fmt.Sprintf("%.0f", a), "<= 30", e.judge(a <= 30)})
 		} else {
 			rows = append(rows, missing(figure, "<= 30"))
 		}
@@ -115,7 +131,7 @@ func stack(rs results) []row {
 		figure = fmt.Sprintf("per-core scaling 2 vs 1 core, %s", e.name)
 		two, ok2 := rs.metric(e.pkg, "BenchmarkConnect/cores=2", "conns/s")
 		if ok && ok2 && one > 0 {
-			rows = append(rows, row{figure, fmt.Sprintf("x%.2f (%s vs %s)", two/one, human(two), human(one)), ">= x1.9", yesNo(two/one >= 1.9)})
+			rows = append(rows, row{figure, fmt.Sprintf("x%.2f (%s vs %s)", two/one, human(two), human(one)), ">= x1.9", e.judge(two/one >= 1.9)})
 		} else {
 			rows = append(rows, missing(figure, ">= x1.9"))
 		}
@@ -162,15 +178,18 @@ func driver(rs results) []row {
 func printTable(w io.Writer, rows []row) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "figure\tmeasured\ttarget\tmet?")
-	met := 0
+	met, targets := 0, 0
 	for _, r := range rows {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.figure, r.measured, r.target, r.met)
+		if r.met != "ref" {
+			targets++
+		}
 		if r.met == "yes" {
 			met++
 		}
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "%d of %d targets met (one run on a shared machine: the figures are noisy)\n", met, len(rows))
+	fmt.Fprintf(w, "%d of %d targets met by the product's engine (one run on a shared machine: the figures are noisy; ref: gVisor's reference engine)\n", met, targets)
 }
 
 // human writes v with a k or M suffix.
