@@ -5,7 +5,6 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/bareproxy/bareproxy/tcp/internal/gvnet"
 	"gvisor.dev/gvisor/pkg/tcpip"
@@ -26,7 +25,7 @@ type udpConn struct {
 	ep tcpip.Endpoint
 	wq *waiter.Queue
 
-	rd, wr gvnet.Direction
+	gvnet.Sock
 
 	// readMu serialises reads and protects rbuf.
 	readMu sync.Mutex
@@ -36,8 +35,7 @@ type udpConn struct {
 	wbuf    gvnet.Payload
 	to      tcpip.FullAddress
 
-	local, remote *net.UDPAddr // remote is nil when not connected
-	closed        atomic.Bool
+	closed atomic.Bool
 }
 
 var (
@@ -49,13 +47,12 @@ var (
 // its waiter entries.
 func newUDPConn(ep tcpip.Endpoint, wq *waiter.Queue) *udpConn {
 	c := &udpConn{ep: ep, wq: wq}
-	c.rd.Init(wq, waiter.ReadableEvents|waiter.EventHUp|waiter.EventErr)
-	c.wr.Init(wq, waiter.WritableEvents|waiter.EventHUp|waiter.EventErr)
+	c.Init(wq)
 	if a, err := ep.GetLocalAddress(); err == nil {
-		c.local = gvnet.UDPAddr(a)
+		c.Local = gvnet.UDPAddr(a)
 	}
 	if a, err := ep.GetRemoteAddress(); err == nil {
-		c.remote = gvnet.UDPAddr(a)
+		c.Remote = gvnet.UDPAddr(a)
 	}
 	return c
 }
@@ -84,7 +81,7 @@ func (c *udpConn) read(b []byte, needFrom bool) (int, *net.UDPAddr, error) {
 		if c.closed.Load() {
 			return 0, nil, c.opError("read", nil, net.ErrClosed)
 		}
-		if c.rd.Expired() {
+		if c.Rd.Expired() {
 			return 0, nil, c.opError("read", nil, os.ErrDeadlineExceeded)
 		}
 		c.rbuf = b
@@ -98,7 +95,7 @@ func (c *udpConn) read(b []byte, needFrom bool) (int, *net.UDPAddr, error) {
 			}
 			return res.Count, from, nil
 		case *tcpip.ErrWouldBlock:
-			<-c.rd.Ready()
+			<-c.Rd.Ready()
 		case *tcpip.ErrClosedForReceive:
 			return 0, nil, c.opError("read", nil, net.ErrClosed)
 		default:
@@ -143,7 +140,7 @@ func (c *udpConn) write(b []byte, addr *net.UDPAddr) (int, error) {
 		if c.closed.Load() {
 			return 0, c.opError("write", na, net.ErrClosed)
 		}
-		if c.wr.Expired() {
+		if c.Wr.Expired() {
 			return 0, c.opError("write", na, os.ErrDeadlineExceeded)
 		}
 		c.wbuf.B = b
@@ -153,7 +150,7 @@ func (c *udpConn) write(b []byte, addr *net.UDPAddr) (int, error) {
 		case nil:
 			return int(n), nil
 		case *tcpip.ErrWouldBlock:
-			<-c.wr.Ready()
+			<-c.Wr.Ready()
 		default:
 			return 0, c.opError("write", na, gvnet.ConvertErr(err))
 		}
@@ -166,55 +163,26 @@ func (c *udpConn) Close() error {
 	if c.closed.Swap(true) {
 		return c.opError("close", nil, net.ErrClosed)
 	}
-	c.rd.Stop()
-	c.wr.Stop()
+	c.Rd.Stop()
+	c.Wr.Stop()
 	c.ep.Close()
-	c.rd.Unregister(c.wq)
-	c.wr.Unregister(c.wq)
+	c.Rd.Unregister(c.wq)
+	c.Wr.Unregister(c.wq)
 	return nil
 }
-
-// LocalAddr implements net.Conn.
-func (c *udpConn) LocalAddr() net.Addr {
-	if c.local == nil {
-		return nil
-	}
-	return c.local
-}
-
-// RemoteAddr implements net.Conn; nil when not connected.
-func (c *udpConn) RemoteAddr() net.Addr {
-	if c.remote == nil {
-		return nil
-	}
-	return c.remote
-}
-
-// SetDeadline implements net.Conn.
-func (c *udpConn) SetDeadline(t time.Time) error {
-	c.rd.Set(t)
-	c.wr.Set(t)
-	return nil
-}
-
-// SetReadDeadline implements net.Conn.
-func (c *udpConn) SetReadDeadline(t time.Time) error { c.rd.Set(t); return nil }
-
-// SetWriteDeadline implements net.Conn.
-func (c *udpConn) SetWriteDeadline(t time.Time) error { c.wr.Set(t); return nil }
 
 // opError wraps err as the net package does; addr, if not nil, is the
 // peer of an unconnected write.
 func (c *udpConn) opError(op string, addr net.Addr, err error) error {
 	e := &net.OpError{Op: op, Net: "udp", Err: err}
-	if c.local != nil {
-		e.Source = c.local
+	if c.Local != nil {
+		e.Source = c.Local
 	}
 	switch {
 	case addr != nil:
 		e.Addr = addr
-	case c.remote != nil:
-		e.Addr = c.remote
+	case c.Remote != nil:
+		e.Addr = c.Remote
 	}
 	return e
 }

@@ -33,7 +33,7 @@ type conn struct {
 	ep tcpip.Endpoint
 	wq *waiter.Queue
 
-	rd, wr gvnet.Direction
+	gvnet.Sock
 
 	// readMu serialises Read and protects rbuf.
 	readMu sync.Mutex
@@ -42,8 +42,7 @@ type conn struct {
 	writeMu sync.Mutex
 	wbuf    gvnet.Payload
 
-	local, remote *net.TCPAddr
-	closed        atomic.Bool
+	closed atomic.Bool
 }
 
 var (
@@ -57,8 +56,7 @@ var (
 // newConn wraps a connected endpoint and registers its waiter entries.
 func newConn(ep tcpip.Endpoint, wq *waiter.Queue) *conn {
 	c := &conn{ep: ep, wq: wq}
-	c.rd.Init(wq, waiter.ReadableEvents|waiter.EventHUp|waiter.EventErr)
-	c.wr.Init(wq, waiter.WritableEvents|waiter.EventHUp|waiter.EventErr)
+	c.Init(wq)
 	c.readAddresses()
 	return c
 }
@@ -70,12 +68,12 @@ func newConn(ep tcpip.Endpoint, wq *waiter.Queue) *conn {
 // used then, so that the conn always has a peer to log and balance by.
 func (c *conn) readAddresses() {
 	if a, err := c.ep.GetLocalAddress(); err == nil {
-		c.local = gvnet.TCPAddr(a)
+		c.Local = gvnet.TCPAddr(a)
 	}
 	if a, err := c.ep.GetRemoteAddress(); err == nil {
-		c.remote = gvnet.TCPAddr(a)
+		c.Remote = gvnet.TCPAddr(a)
 	} else if info, ok := c.ep.Info().(*stack.TransportEndpointInfo); ok && info.ID.RemotePort != 0 {
-		c.remote = gvnet.TCPAddr(tcpip.FullAddress{Addr: info.ID.RemoteAddress, Port: info.ID.RemotePort})
+		c.Remote = gvnet.TCPAddr(tcpip.FullAddress{Addr: info.ID.RemoteAddress, Port: info.ID.RemotePort})
 	}
 }
 
@@ -87,7 +85,7 @@ func (c *conn) Read(b []byte) (int, error) {
 		if c.closed.Load() {
 			return 0, c.opError("read", net.ErrClosed)
 		}
-		if c.rd.Expired() {
+		if c.Rd.Expired() {
 			return 0, c.opError("read", os.ErrDeadlineExceeded)
 		}
 		if len(b) == 0 {
@@ -103,7 +101,7 @@ func (c *conn) Read(b []byte) (int, error) {
 			}
 			return res.Count, nil
 		case *tcpip.ErrWouldBlock:
-			<-c.rd.Ready()
+			<-c.Rd.Ready()
 		case *tcpip.ErrClosedForReceive:
 			return 0, io.EOF
 		default:
@@ -122,7 +120,7 @@ func (c *conn) Write(b []byte) (int, error) {
 		if c.closed.Load() {
 			return n, c.opError("write", net.ErrClosed)
 		}
-		if c.wr.Expired() {
+		if c.Wr.Expired() {
 			return n, c.opError("write", os.ErrDeadlineExceeded)
 		}
 		if n == len(b) {
@@ -135,7 +133,7 @@ func (c *conn) Write(b []byte) (int, error) {
 		switch err.(type) {
 		case nil:
 		case *tcpip.ErrWouldBlock:
-			<-c.wr.Ready()
+			<-c.Wr.Ready()
 		default:
 			return n, c.opError("write", gvnet.ConvertErr(err))
 		}
@@ -149,11 +147,11 @@ func (c *conn) Close() error {
 	if c.closed.Swap(true) {
 		return c.opError("close", net.ErrClosed)
 	}
-	c.rd.Stop()
-	c.wr.Stop()
+	c.Rd.Stop()
+	c.Wr.Stop()
 	c.ep.Close()
-	c.rd.Unregister(c.wq)
-	c.wr.Unregister(c.wq)
+	c.Rd.Unregister(c.wq)
+	c.Wr.Unregister(c.wq)
 	return nil
 }
 
@@ -184,42 +182,13 @@ func (c *conn) shutdown(how tcpip.ShutdownFlags) error {
 	return nil
 }
 
-// LocalAddr implements net.Conn.
-func (c *conn) LocalAddr() net.Addr {
-	if c.local == nil {
-		return nil
-	}
-	return c.local
-}
-
-// RemoteAddr implements net.Conn.
-func (c *conn) RemoteAddr() net.Addr {
-	if c.remote == nil {
-		return nil
-	}
-	return c.remote
-}
-
-// SetDeadline implements net.Conn.
-func (c *conn) SetDeadline(t time.Time) error {
-	c.rd.Set(t)
-	c.wr.Set(t)
-	return nil
-}
-
-// SetReadDeadline implements net.Conn.
-func (c *conn) SetReadDeadline(t time.Time) error { c.rd.Set(t); return nil }
-
-// SetWriteDeadline implements net.Conn.
-func (c *conn) SetWriteDeadline(t time.Time) error { c.wr.Set(t); return nil }
-
 func (c *conn) opError(op string, err error) error {
 	e := &net.OpError{Op: op, Net: "tcp", Err: err}
-	if c.local != nil {
-		e.Source = c.local
+	if c.Local != nil {
+		e.Source = c.Local
 	}
-	if c.remote != nil {
-		e.Addr = c.remote
+	if c.Remote != nil {
+		e.Addr = c.Remote
 	}
 	return e
 }

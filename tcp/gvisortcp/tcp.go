@@ -167,7 +167,7 @@ func (gvisorTCP) Connect(ctx context.Context, st *stack.Stack, nic tcpip.NICID, 
 			case <-ctx.Done():
 				conn.Close()
 				return nil, ctx.Err()
-			case <-conn.wr.Ready():
+			case <-conn.Wr.Ready():
 			}
 		}
 		terr = ep.LastError()
