@@ -102,6 +102,7 @@ type Engine struct {
 	rcvShift int8 // window scale we offer
 	key      [2]uint64
 	epoch    time.Time
+	tsBase   uint32 // the wall clock in ms at epoch, modulo 2^32
 	now      func() time.Time
 
 	stats counters
@@ -196,6 +197,7 @@ func New(cfg Config) *Engine {
 	}
 	e.key = [2]uint64{binary.LittleEndian.Uint64(k[:]), binary.LittleEndian.Uint64(k[8:])}
 	e.epoch = cfg.Now()
+	e.tsBase = uint32(e.epoch.UnixMilli()) // see ts.go
 	e.portNext = uint16(32768 + binary.LittleEndian.Uint16(k[:2])%28232)
 	e.freeBatches = make(chan *txBatch, 8)
 	e.wheel.init(e.clock())

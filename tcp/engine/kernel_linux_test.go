@@ -37,8 +37,12 @@ var (
 // kernelRig is an engine on a TAP device whose other side is the kernel
 // of a fresh namespace; the pump impairs frames each way.
 type kernelRig struct {
-	ns   *netnstest.NS
+	ns *netnstest.NS
+	// e is the engine; restart replaces it (cur is what the worker
+	// delivers to).
 	e    *engine.Engine
+	cur  atomic.Pointer[engine.Engine]
+	cfg  engine.Config
 	kmac [6]byte
 	// toEngine and toKernel count what the pump did each way.
 	toEngine, toKernel impairCounts
@@ -188,7 +192,9 @@ func newKernelRigWith(t *testing.T, imp impairment, mod func(*engine.Config)) *k
 	if mod != nil {
 		mod(&cfg)
 	}
+	r.cfg = cfg
 	r.e = engine.New(cfg)
+	r.cur.Store(r.e)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { // the core's worker: TAP to engine
@@ -209,7 +215,7 @@ func newKernelRigWith(t *testing.T, imp impairment, mod func(*engine.Config)) *k
 				frames[i] = bufs[i][:sizes[i]]
 			}
 			for _, f := range rx.apply(frames[:n]) {
-				r.e.Deliver(f)
+				r.cur.Load().Deliver(f)
 			}
 		}
 	}()
@@ -219,6 +225,20 @@ func newKernelRigWith(t *testing.T, imp impairment, mod func(*engine.Config)) *k
 		wg.Wait()
 	})
 	return r
+}
+
+// restart replaces the engine with a new one of the same Config, as an
+// appliance restart does: its ISN key, clocks and tables are new. It
+// waits for the old engine's connections to finish first, and returns the
+// old engine's counters.
+func (r *kernelRig) restart(t *testing.T) engine.Stats {
+	old := r.e
+	engine.WaitQuiet(t, old, "engine before restart")
+	old.Close()
+	time.Sleep(2 * time.Millisecond) // a restart takes longer than a TSval tick
+	r.e = engine.New(r.cfg)
+	r.cur.Store(r.e)
+	return old.Stats()
 }
 
 // kernelStat returns counter name of the rig namespace's TcpExt MIB
@@ -421,7 +441,9 @@ func (r *kernelRig) checkImpaired(t *testing.T, imp impairment) {
 // engine's sequence numbers past the next ISN, so only the timestamps
 // (RFC 7323, RFC 6191) let the kernel take the new SYN at once instead of
 // answering it with an ACK of the old connection (then the SYN would be
-// resent after the 1 s RTO).
+// resent after the 1 s RTO). Every other round starts from a new engine,
+// as after an appliance restart: the TSval clock must still be past the
+// old engine's.
 func TestKernelTimeWaitReuse(t *testing.T) {
 	const port = 45678
 	r := newKernelRigWith(t, impairment{}, func(c *engine.Config) {
@@ -452,7 +474,11 @@ func TestKernelTimeWaitReuse(t *testing.T) {
 	}()
 	to := netip.AddrPortFrom(kernAddr, uint16(kl.Addr().(*net.TCPAddr).Port))
 	const rounds = 5
+	var st engine.Stats
 	for i := range rounds {
+		if i%2 == 1 {
+			st = st.Add(r.restart(t))
+		}
 		var c *engine.Conn
 		var err error
 		for range 100000 { // until the last round's connection has left the table
@@ -478,10 +504,10 @@ func TestKernelTimeWaitReuse(t *testing.T) {
 		}
 		c.Close()
 	}
-	st := r.e.Stats()
-	t.Logf("engine stats: %+v", st)
+	st = st.Add(r.e.Stats())
+	t.Logf("engine stats, all engines: %+v", st)
 	if st.SynRetransmits != 0 || st.ResetsSent != 0 {
-		t.Errorf("%d SYN retransmissions, %d RSTs sent over %d dials of one 4-tuple held in the kernel's TIME_WAIT; want none",
+		t.Errorf("%d SYN retransmissions, %d RSTs sent over %d dials of one 4-tuple held in the kernel's TIME_WAIT (2 after restarts); want none",
 			st.SynRetransmits, st.ResetsSent, rounds)
 	}
 	if st.Dialled != rounds {

@@ -4,16 +4,21 @@ import "time"
 
 // Timestamps (RFC 7323 sections 3 to 5).
 //
-// TSval is a per-connection offset plus a millisecond clock (RFC 7323
-// 5.4). The offset is a keyed hash of the address pair (like the ISN's,
-// RFC 6528 style), so every connection between two hosts shares one clock
-// and a new connection's SYN carries a TSval higher than the old ones' —
-// which is what lets a peer holding TIME_WAIT for the same 4-tuple accept
-// the SYN at once (Linux's tcp_timewait_state_process, RFC 6191) instead of
-// answering it with an ACK of the old connection. A 4-tuple reused within
-// the same millisecond would tie; tsLast remembers the last TSval of
-// recently finished connections per 4-tuple, and a new connection on that
-// tuple starts its clock one tick past it.
+// TSval is the wall clock in milliseconds (Unix time, modulo 2^32), read
+// once when the engine starts and advanced by its monotonic clock (RFC 7323
+// 5.4 allows any clock of 1 ms to 1 s per tick). Every connection shares
+// it, across restarts too, so a new connection's SYN carries a TSval higher
+// than any earlier one to the same peer: that is what lets a peer holding
+// TIME_WAIT for the same 4-tuple accept the SYN at once (Linux's
+// tcp_timewait_state_process, RFC 6191) instead of answering it with an
+// ACK of the old connection, which costs the dial a 1 s SYN retransmission.
+// Backends that close first hold such TIME_WAITs for a minute, so a
+// per-start random offset (Linux's, keyed by a boot secret) would stall
+// half the dials for that minute after the appliance restarts. The wall
+// clock reveals no uptime, which is what RFC 7323 7.1's randomised offset
+// protects. A 4-tuple reused within the same millisecond would tie; tsLast
+// remembers the last TSval of recently finished connections per 4-tuple,
+// and a new connection on that tuple starts its clock one tick past it.
 
 // tsTick is the timestamp clock's period.
 const tsTick = time.Millisecond
@@ -43,9 +48,7 @@ func tsNow(now int64) uint32 { return uint32(now / int64(tsTick)) }
 
 // tsOffsetFor returns the TSval offset of a new connection of t's 4-tuple.
 func (e *Engine) tsOffsetFor(t *tcb, now int64) uint32 {
-	m0 := uint64(e.addr4[0])<<56 | uint64(e.addr4[1])<<48 | uint64(e.addr4[2])<<40 | uint64(e.addr4[3])<<32 |
-		uint64(t.rip[0])<<24 | uint64(t.rip[1])<<16 | uint64(t.rip[2])<<8 | uint64(t.rip[3])
-	off := uint32(sipHash(e.key[1], e.key[0], m0, 0x7473)) // "ts": not the ISN's hash
+	off := e.tsBase
 	if c := &e.tsCache[tsIndex(t.key)]; c.ok && c.key == t.key {
 		if cur := tsNow(now); seqLEQ(off+cur, c.last) {
 			off = c.last + 1 - cur
