@@ -125,13 +125,18 @@ func (a *appliance) run(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	cancel()
+	// Reset every connection while the NIC is still up, so that peers
+	// drop them at once: a backend would otherwise keep a stopped
+	// appliance's pooled connections open, and the next appliance's
+	// dials on the same 4-tuples would meet them. Closing the NIC then
+	// stops the workers.
+	a.stack.Close()
 	a.closeNIC()
 	for ; pending > 0; pending-- {
 		if e := <-errc; err == nil {
 			err = e
 		}
 	}
-	a.stack.Close()
 	a.logs.Close()
 	return err
 }
