@@ -98,6 +98,17 @@ func (e *Engine) synSentInput(t *tcb, s *segment, now int64) {
 	if hasACK && (seqLEQ(s.ack, t.iss) || seqGT(s.ack, t.sndMax)) {
 		if s.flags&flagRST == 0 {
 			e.resetFor(s)
+			// Such an ACK is mostly a peer's challenge ACK
+			// (RFC 5961 4): it still holds an old connection on
+			// this 4-tuple, from an engine that stopped without
+			// resetting it. The RST, which carries the ACK's
+			// number, ends that connection, so the SYN may go
+			// again at once instead of after the RTO; once per
+			// dial, so two confused peers cannot loop.
+			if !t.synRetried {
+				t.synRetried = true
+				e.sendSyn(t)
+			}
 		}
 		return
 	}

@@ -44,6 +44,8 @@ type kernelRig struct {
 	cur  atomic.Pointer[engine.Engine]
 	cfg  engine.Config
 	kmac [6]byte
+	// cut drops every frame the engine sends, as if it had crashed.
+	cut atomic.Bool
 	// toEngine and toKernel count what the pump did each way.
 	toEngine, toKernel impairCounts
 }
@@ -183,6 +185,9 @@ func newKernelRigWith(t *testing.T, imp impairment, mod func(*engine.Config)) *k
 	cfg := engine.Config{Addr: engAddr, MAC: engMAC, ResetUnknown: true,
 		Resolve: func(netip.Addr) ([6]byte, bool) { return r.kmac, true },
 		Transmit: func(frames [][]byte) {
+			if r.cut.Load() {
+				return
+			}
 			txMu.Lock()
 			defer txMu.Unlock()
 			if out := tx.apply(frames); len(out) > 0 {
@@ -225,6 +230,17 @@ func newKernelRigWith(t *testing.T, imp impairment, mod func(*engine.Config)) *k
 		wg.Wait()
 	})
 	return r
+}
+
+// crash replaces the engine as restart does, but the old engine's last
+// frames (the RSTs of its open connections) are lost, as when the
+// appliance crashes or its NIC goes first.
+func (r *kernelRig) crash() {
+	r.cut.Store(true)
+	r.e.Close()
+	r.cut.Store(false)
+	r.e = engine.New(r.cfg)
+	r.cur.Store(r.e)
 }
 
 // restart replaces the engine with a new one of the same Config, as an
@@ -512,5 +528,66 @@ func TestKernelTimeWaitReuse(t *testing.T) {
 	}
 	if st.Dialled != rounds {
 		t.Errorf("%d connections dialled, want %d", st.Dialled, rounds)
+	}
+}
+
+// TestKernelStaleConnection dials from a 4-tuple on which the kernel still
+// holds an established connection of an engine that crashed. The kernel
+// answers the SYN with a challenge ACK (RFC 5961 4.2); the engine's RST
+// ends the stale connection and its SYN goes again at once, so the dial
+// needs no retransmission timeout.
+func TestKernelStaleConnection(t *testing.T) {
+	const port = 45679
+	r := newKernelRigWith(t, impairment{}, func(c *engine.Config) {
+		c.PickPort = func(netip.AddrPort) (uint16, bool) { return port, true }
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var kl net.Listener
+	if err := r.ns.Do(func() (err error) {
+		kl, err = net.Listen("tcp", netip.AddrPortFrom(kernAddr, 0).String())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer kl.Close()
+	accepted := make(chan net.Conn, 2)
+	go func() {
+		for {
+			c, err := kl.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	to := netip.AddrPortFrom(kernAddr, uint16(kl.Addr().(*net.TCPAddr).Port))
+	if _, err := r.e.Dial(ctx, to); err != nil {
+		t.Fatal(err)
+	}
+	stale := <-accepted
+	defer stale.Close()
+	r.crash()
+
+	c, err := r.e.Dial(ctx, to)
+	if err != nil {
+		t.Fatalf("dial over the stale connection: %v", err)
+	}
+	defer c.Close()
+	fresh := <-accepted
+	defer fresh.Close()
+	if _, err := c.Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 5)
+	if _, err := io.ReadFull(fresh, buf); err != nil || string(buf) != "hello" {
+		t.Fatalf("kernel read %q, %v on the new connection", buf, err)
+	}
+	stale.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := stale.Read(buf); !errors.Is(err, unix.ECONNRESET) {
+		t.Errorf("stale connection read: %v, want it reset", err)
+	}
+	if st := r.e.Stats(); st.SynRetransmits != 0 || st.ResetsSent != 1 {
+		t.Errorf("%d SYN retransmissions on timeout and %d RSTs, want 0 and 1 (the answer to the challenge ACK)", st.SynRetransmits, st.ResetsSent)
 	}
 }

@@ -103,6 +103,7 @@ type tcb struct {
 	rttStart          int64
 	retries           int
 	persist           bool // the timer is a zero-window probe timer
+	synRetried        bool // the SYN went again after a stray ACK (synSentInput)
 
 	// Timer wheel links.
 	tprev, tnext *tcb
