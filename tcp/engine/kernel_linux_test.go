@@ -372,14 +372,7 @@ func TestKernelPeer(t *testing.T) {
 			}
 
 			// The engine dialling a kernel listener.
-			var kl net.Listener
-			if err := r.ns.Do(func() (err error) {
-				kl, err = net.Listen("tcp", netip.AddrPortFrom(kernAddr, 0).String())
-				return err
-			}); err != nil {
-				t.Fatal(err)
-			}
-			defer kl.Close()
+			kl := r.listen(t)
 			kport := uint16(kl.Addr().(*net.TCPAddr).Port)
 			accepted := make(chan net.Conn)
 			go func() {
@@ -451,6 +444,31 @@ func (r *kernelRig) checkImpaired(t *testing.T, imp impairment) {
 	}
 }
 
+// newOnePortRig is a kernel rig whose engine dials from local port port
+// only, and a kernel listener in the rig's namespace for it to dial.
+func newOnePortRig(t *testing.T, port uint16) (*kernelRig, net.Listener) {
+	t.Helper()
+	r := newKernelRigWith(t, impairment{}, func(c *engine.Config) {
+		c.PickPort = func(netip.AddrPort) (uint16, bool) { return port, true }
+	})
+	return r, r.listen(t)
+}
+
+// listen opens a kernel listener on an ephemeral port of the rig's
+// namespace, closed when the test ends.
+func (r *kernelRig) listen(t *testing.T) net.Listener {
+	t.Helper()
+	var kl net.Listener
+	if err := r.ns.Do(func() (err error) {
+		kl, err = net.Listen("tcp", netip.AddrPortFrom(kernAddr, 0).String())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { kl.Close() })
+	return kl
+}
+
 // TestKernelTimeWaitReuse dials a kernel listener again and again from one
 // local port. The kernel closes first each time, so it holds TIME_WAIT for
 // the 4-tuple when the next SYN comes; 1 MiB per connection moves the
@@ -462,19 +480,9 @@ func (r *kernelRig) checkImpaired(t *testing.T, imp impairment) {
 // old engine's.
 func TestKernelTimeWaitReuse(t *testing.T) {
 	const port = 45678
-	r := newKernelRigWith(t, impairment{}, func(c *engine.Config) {
-		c.PickPort = func(netip.AddrPort) (uint16, bool) { return port, true }
-	})
+	r, kl := newOnePortRig(t, port)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	var kl net.Listener
-	if err := r.ns.Do(func() (err error) {
-		kl, err = net.Listen("tcp", netip.AddrPortFrom(kernAddr, 0).String())
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer kl.Close()
 	const size = 1 << 20
 	served := make(chan error, 1)
 	go func() { // read size bytes, then close first: kernel TIME_WAIT
@@ -538,19 +546,9 @@ func TestKernelTimeWaitReuse(t *testing.T) {
 // needs no retransmission timeout.
 func TestKernelStaleConnection(t *testing.T) {
 	const port = 45679
-	r := newKernelRigWith(t, impairment{}, func(c *engine.Config) {
-		c.PickPort = func(netip.AddrPort) (uint16, bool) { return port, true }
-	})
+	r, kl := newOnePortRig(t, port)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var kl net.Listener
-	if err := r.ns.Do(func() (err error) {
-		kl, err = net.Listen("tcp", netip.AddrPortFrom(kernAddr, 0).String())
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer kl.Close()
 	accepted := make(chan net.Conn, 2)
 	go func() {
 		for {
