@@ -212,7 +212,8 @@ func (p *Proxy) Run(ctx context.Context) error {
 	}
 	var accepting, serving sync.WaitGroup
 	for _, l := range lns {
-		a := &acceptor{p: p, core: l.core, fe: l.fe, bind: l.bind, ln: l.ln, ctx: coreCtx[l.core], conns: &serving}
+		a := &acceptor{p: p, core: l.core, fe: l.fe, bind: l.bind, ln: l.ln, ctx: coreCtx[l.core], conns: &serving,
+			handoff: make(chan net.Conn)}
 		accepting.Add(1)
 		go a.loop(&accepting)
 	}
