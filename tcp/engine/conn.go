@@ -459,7 +459,7 @@ func (e *Engine) pickPort(remote netip.AddrPort, rip [4]byte) (uint16, bool) {
 	for i := 0; i < n; i++ {
 		var port uint16
 		if e.cfg.PickPort != nil {
-			if i == 64 {
+			if i == maxPortPicks {
 				return 0, false
 			}
 			p, ok := e.cfg.PickPort(remote)

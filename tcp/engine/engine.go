@@ -33,7 +33,8 @@ type Config struct {
 	// PickPort returns a local port for a dial to remote, e.g. one whose
 	// reply hash steers to this core (Receive Flow Deliver). It is called
 	// with the engine's lock held and must not call into the engine. A
-	// port whose 4-tuple is in use is asked for again, up to 64 times.
+	// port whose 4-tuple is in use is asked for again, up to
+	// maxPortPicks times.
 	// Nil means the engine's own ephemeral search over 32768-60999.
 	PickPort func(remote netip.AddrPort) (uint16, bool)
 	// Now is the clock. Nil means time.Now.
@@ -78,6 +79,14 @@ const (
 	maxRTO = 60 * time.Second
 	// maxSynRetries gives up a dial after about 15 s (1+2+4+8).
 	maxSynRetries = 3
+	// maxPortPicks bounds the Config.PickPort answers one dial tries. A
+	// picker that walks the ports in order meets the ports of
+	// connections dialled together in one run: a server's pool of idle
+	// connections, dialled in a burst and kept for seconds, is such a
+	// run, 128 ports long with the proxy's pool. A dial then failed at
+	// 64 with ports to spare. The bound keeps a dial with the ports
+	// truly exhausted to about 100 µs under the engine lock.
+	maxPortPicks = 1024
 	// maxRetries gives up an established connection after this many
 	// consecutive RTOs (RFC 1122 4.2.3.5's R2; Linux uses 15).
 	maxRetries = 12
