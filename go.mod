@@ -8,6 +8,7 @@ require (
 	github.com/prometheus/client_model v0.6.2
 	github.com/prometheus/common v0.67.4
 	github.com/usbarmory/tamago v1.26.0
+	golang.org/x/net v0.48.0
 	golang.org/x/sys v0.49.0
 	gvisor.dev/gvisor v0.0.0-20250911055229-61a46406f068
 )

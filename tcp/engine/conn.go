@@ -8,17 +8,25 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync"
 	"syscall"
 	"time"
 )
 
 // Conn is one TCP connection of an engine. It implements net.Conn and is
 // safe for concurrent use. Blocking calls wait on per-connection wake-up
-// channels; the engine's lock (this core's only) guards the state.
+// channels; the engine's lock (this core's only) guards the state. As with
+// the net package's connections, a deadline that has passed fails every
+// call, even one that could go on without blocking.
 type Conn struct {
 	e             *Engine
 	local, remote netip.AddrPort
 	rd, wr        chan struct{} // wake-ups, capacity 1
+
+	// readMu and writeMu serialise Reads and Writes, so that at most one
+	// of each waits on rd or wr and no wake-up is lost between several
+	// (net.Conn allows concurrent calls). Lock order: these, then e.mu.
+	readMu, writeMu sync.Mutex
 
 	// Guarded by e.mu.
 	t                      *tcb // nil once closed
@@ -64,12 +72,18 @@ func (c *Conn) opError(op string, err error) error {
 // Read reads received bytes; it returns io.EOF after the peer's FIN, with
 // the last bytes when the FIN had already arrived behind them.
 func (c *Conn) Read(p []byte) (int, error) {
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
 	e := c.e
 	e.lock()
 	for {
 		if c.closed {
 			e.mu.Unlock()
 			return 0, c.opError("read", net.ErrClosed)
+		}
+		if passed(c.rdDeadline) {
+			e.mu.Unlock()
+			return 0, c.opError("read", os.ErrDeadlineExceeded)
 		}
 		t := c.t
 		if t.rcv.n > 0 {
@@ -102,9 +116,6 @@ func (c *Conn) Read(p []byte) (int, error) {
 		case t.state == StateClosed:
 			e.mu.Unlock()
 			return 0, io.EOF
-		case !c.rdDeadline.IsZero() && !time.Now().Before(c.rdDeadline):
-			e.mu.Unlock()
-			return 0, c.opError("read", os.ErrDeadlineExceeded)
 		}
 		c.rdWait = true
 		e.mu.Unlock()
@@ -124,6 +135,8 @@ func (c *Conn) Write(p []byte) (int, error) { return c.write(p, false) }
 func (c *Conn) WriteClose(p []byte) (int, error) { return c.write(p, true) }
 
 func (c *Conn) write(p []byte, fin bool) (int, error) {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
 	e := c.e
 	e.lock()
 	total := 0
@@ -131,6 +144,10 @@ func (c *Conn) write(p []byte, fin bool) (int, error) {
 		if c.closed {
 			e.mu.Unlock()
 			return total, c.opError("write", net.ErrClosed)
+		}
+		if passed(c.wrDeadline) {
+			e.mu.Unlock()
+			return total, c.opError("write", os.ErrDeadlineExceeded)
 		}
 		t := c.t
 		switch {
@@ -153,10 +170,6 @@ func (c *Conn) write(p []byte, fin bool) (int, error) {
 		if total == len(p) {
 			e.unlock()
 			return total, nil
-		}
-		if !c.wrDeadline.IsZero() && !time.Now().Before(c.wrDeadline) {
-			e.unlock()
-			return total, c.opError("write", os.ErrDeadlineExceeded)
 		}
 		c.wrWait = true
 		e.unlock()
@@ -256,6 +269,9 @@ func (c *Conn) State() State {
 	}
 	return c.t.state
 }
+
+// passed reports whether deadline d is set and has passed.
+func passed(d time.Time) bool { return !d.IsZero() && !time.Now().Before(d) }
 
 // SetDeadline sets both deadlines.
 func (c *Conn) SetDeadline(d time.Time) error {
