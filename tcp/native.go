@@ -172,11 +172,6 @@ type resolved struct {
 // resolve makes sure the gVisor stack's neighbour table knows ip's next
 // hop, starting ARP and waiting for it (bounded by ctx) if it does not.
 func (c *Core) resolve(ctx context.Context, ip netip.Addr) error {
-	if _, ok := c.cachedNeighbour(ip); ok {
-		// The common case, and a synchronous lookup: the waiting path
-		// below costs a channel and a callback per dial.
-		return nil
-	}
 	hop, err := c.nextHop(ip)
 	if err != nil {
 		return err
@@ -257,10 +252,16 @@ func (c *Core) dialEngine(ctx context.Context, addr netip.AddrPort) (net.Conn, e
 	if !addr.Addr().Is4() {
 		return nil, fmt.Errorf("tcp: address %q is not IPv4", addr.Addr().String())
 	}
-	if err := c.resolve(ctx, addr.Addr()); err != nil {
-		return nil, err
-	}
 	conn, err := c.eng.Load().Dial(ctx, addr)
+	if errors.Is(err, engine.ErrNoNeighbour) {
+		// The engine's Resolve (cachedNeighbour) looked the next hop
+		// up and the table lacks it: ARP for it, then dial again. The
+		// common dial makes that one synchronous lookup only.
+		if err := c.resolve(ctx, addr.Addr()); err != nil {
+			return nil, err
+		}
+		conn, err = c.eng.Load().Dial(ctx, addr)
+	}
 	switch {
 	case err == nil:
 		return conn, nil

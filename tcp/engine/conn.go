@@ -431,7 +431,7 @@ func (e *Engine) Dial(ctx context.Context, remote netip.AddrPort) (*Conn, error)
 		mac, ok = e.cfg.Resolve(remote.Addr())
 	}
 	if !ok {
-		return nil, fmt.Errorf("engine: dial %q: %w", remote.String(), errNoRoute)
+		return nil, fmt.Errorf("engine: dial %q: %w", remote.String(), ErrNoNeighbour)
 	}
 	rip := remote.Addr().As4()
 	e.lock()

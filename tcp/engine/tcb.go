@@ -38,8 +38,11 @@ var (
 	errReset   = syscall.ECONNRESET
 	errRefused = syscall.ECONNREFUSED
 	errTimeout = syscall.ETIMEDOUT
-	errNoRoute = errors.New("engine: no neighbour entry for the remote address")
 )
+
+// ErrNoNeighbour is returned, wrapped, by Dial when Config.Resolve knows no
+// Ethernet address for the remote: resolve it (ARP) and dial again.
+var ErrNoNeighbour = errors.New("engine: no neighbour entry for the remote address")
 
 // maxOOO bounds the out-of-order ranges kept per connection.
 const maxOOO = 8
