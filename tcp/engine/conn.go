@@ -81,7 +81,8 @@ func (c *Conn) Read(p []byte) (int, error) {
 			e.mu.Unlock()
 			return 0, c.opError("read", net.ErrClosed)
 		}
-		if passed(c.rdDeadline) {
+		now, late := checkDeadline(c.rdDeadline)
+		if late {
 			e.mu.Unlock()
 			return 0, c.opError("read", os.ErrDeadlineExceeded)
 		}
@@ -118,7 +119,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 			return 0, io.EOF
 		}
 		if !c.rdDeadline.IsZero() {
-			c.rdTimer.arm(c, c.rdDeadline, time.Now(), c.rd)
+			c.rdTimer.arm(c, c.rdDeadline, now, c.rd)
 		}
 		c.rdWait = true
 		e.mu.Unlock()
@@ -148,7 +149,8 @@ func (c *Conn) write(p []byte, fin bool) (int, error) {
 			e.mu.Unlock()
 			return total, c.opError("write", net.ErrClosed)
 		}
-		if passed(c.wrDeadline) {
+		now, late := checkDeadline(c.wrDeadline)
+		if late {
 			e.mu.Unlock()
 			return total, c.opError("write", os.ErrDeadlineExceeded)
 		}
@@ -175,7 +177,7 @@ func (c *Conn) write(p []byte, fin bool) (int, error) {
 			return total, nil
 		}
 		if !c.wrDeadline.IsZero() {
-			c.wrTimer.arm(c, c.wrDeadline, time.Now(), c.wr)
+			c.wrTimer.arm(c, c.wrDeadline, now, c.wr)
 		}
 		c.wrWait = true
 		e.unlock()
@@ -272,8 +274,15 @@ func (c *Conn) State() State {
 	return c.t.state
 }
 
-// passed reports whether deadline d is set and has passed.
-func passed(d time.Time) bool { return !d.IsZero() && !time.Now().Before(d) }
+// checkDeadline reads the clock if deadline d is set and reports whether
+// d has passed; a call that then waits arms its timer from the same now.
+func checkDeadline(d time.Time) (now time.Time, late bool) {
+	if d.IsZero() {
+		return now, false
+	}
+	now = time.Now()
+	return now, !now.Before(d)
+}
 
 // SetDeadline sets both deadlines.
 func (c *Conn) SetDeadline(d time.Time) error {
