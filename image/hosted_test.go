@@ -170,6 +170,18 @@ func testL4ThroughKernelClientToNginx(t *testing.T, engine string) {
 	if accepted < 1200 || dialled < 1200 {
 		t.Errorf("accepted %d and dialled %d connections, want at least 1200 each", accepted, dialled)
 	}
+	if engine == "native" {
+		// The engine moves the bytes itself (Conn.Splice): every
+		// connection is spliced, and each carried a request and a body.
+		var splices, spliced uint64
+		for _, c := range cores {
+			splices += c.Stack.Engine.Splices
+			spliced += c.Stack.Engine.SplicedBytes
+		}
+		if splices < 1200 || spliced < 1200*uint64(len(want)) {
+			t.Errorf("the engine spliced %d connections and %d bytes, want at least 1200 and %d", splices, spliced, 1200*len(want))
+		}
+	}
 	t.Logf("per core: %+v", cores)
 }
 

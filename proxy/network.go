@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"time"
 )
 
 // Network is one core's view of the network. The engine listens and dials
@@ -30,6 +31,18 @@ type closeWriter interface {
 // segment fewer per connection than Write followed by CloseWrite.
 type finalWriter interface {
 	WriteClose(p []byte) (int, error)
+}
+
+// engineSplicer is implemented by connections whose TCP engine can move
+// bytes between two of its connections itself, on the core's receive path
+// (package tcp's native engine): a splice then wakes no goroutine per
+// message. Splice returns an error matching errors.ErrUnsupported, having
+// moved nothing, when peer is not a connection of the same engine. idle[0]
+// bounds the idle time while the direction from the receiver is open,
+// idle[1] while the one from peer is; side says which connection ended a
+// splice that err says failed (0 the receiver, 1 peer).
+type engineSplicer interface {
+	Splice(peer net.Conn, idle [2]time.Duration, progress func(moved [2]int64)) (moved [2]int64, side int, err error)
 }
 
 // addrPort converts a net.Addr to an AddrPort; the zero value if it cannot.

@@ -30,13 +30,18 @@ type SpliceResult struct {
 // or timeout in one direction closes both connections. Splice does not
 // close them otherwise; the caller does.
 func (s *Session) Splice(up *Upstream) SpliceResult {
-	sp := &splicer{s: s, up: up}
-	sp.touch()
 	fe, be := s.Frontend.Config.Timeouts, up.Server.Backend.Config.Timeouts
 	clientIdle, serverIdle := fe.Client, be.Server
 	if be.Tunnel > 0 {
 		clientIdle, serverIdle = be.Tunnel, be.Tunnel
 	}
+	if es, ok := s.Client.(engineSplicer); ok {
+		if res, ok := s.spliceInEngine(es, up, clientIdle, serverIdle); ok {
+			return res
+		}
+	}
+	sp := &splicer{s: s, up: up}
+	sp.touch()
 	c2s := half{sp: sp, src: s.Client, dst: up.Conn, fromClient: true, readIdle: clientIdle, writeIdle: serverIdle}
 	s2c := half{sp: sp, src: up.Conn, dst: s.Client, fromClient: false, readIdle: serverIdle, writeIdle: clientIdle}
 	var wg sync.WaitGroup
@@ -49,6 +54,41 @@ func (s *Session) Splice(up *Upstream) SpliceResult {
 		res.Term = [2]byte{byte(t >> 8), byte(t)}
 	}
 	return res
+}
+
+// spliceInEngine has the TCP engine splice the client and up, which is
+// the same as the goroutine splice below, and false if the engine cannot.
+func (s *Session) spliceInEngine(es engineSplicer, up *Upstream, clientIdle, serverIdle time.Duration) (SpliceResult, bool) {
+	fc := &s.Frontend.counters[s.Core]
+	bc := &up.Server.Backend.counters[s.Core]
+	sc := &up.Server.counters[s.Core]
+	var counted [2]int64
+	count := func(moved [2]int64) {
+		in, out := uint64(moved[0]-counted[0]), uint64(moved[1]-counted[1])
+		counted = moved
+		fc.bytesIn.Add(in)
+		bc.bytesIn.Add(in)
+		sc.bytesIn.Add(in)
+		fc.bytesOut.Add(out)
+		bc.bytesOut.Add(out)
+		sc.bytesOut.Add(out)
+	}
+	moved, side, err := es.Splice(up.Conn, [2]time.Duration{clientIdle, serverIdle}, count)
+	if errors.Is(err, errors.ErrUnsupported) {
+		return SpliceResult{}, false
+	}
+	count(moved)
+	res := SpliceResult{BytesIn: moved[0], BytesOut: moved[1], Term: [2]byte{'-', '-'}}
+	if err != nil {
+		who := termSide(side == 0, isTimeout(err))
+		if s.Killed() {
+			who = 'K'
+		}
+		res.Term = [2]byte{who, 'D'}
+		s.Client.Close()
+		up.Conn.Close()
+	}
+	return res, true
 }
 
 // splicer is the state shared by a splice's two directions.
@@ -98,8 +138,8 @@ func (h *half) runServerToClient(wg *sync.WaitGroup) {
 	h.run()
 }
 
-// side returns the termination letter for the client or the server end.
-func (h *half) side(client, timeout bool) byte {
+// termSide returns the termination letter for the client or the server end.
+func termSide(client, timeout bool) byte {
 	switch {
 	case client && timeout:
 		return 'c'
@@ -138,7 +178,7 @@ func (h *half) run() {
 			}
 			if werr != nil {
 				if !h.sp.closing.Load() {
-					h.sp.fail(h.side(!h.fromClient, isTimeout(werr)))
+					h.sp.fail(termSide(!h.fromClient, isTimeout(werr)))
 				}
 				return
 			}
@@ -167,7 +207,7 @@ func (h *half) run() {
 			}
 		}
 		if !h.sp.closing.Load() {
-			h.sp.fail(h.side(h.fromClient, isTimeout(rerr)))
+			h.sp.fail(termSide(h.fromClient, isTimeout(rerr)))
 		}
 		return
 	}

@@ -34,6 +34,7 @@ type Conn struct {
 	rdWait, wrWait         bool
 	rdDeadline, wrDeadline time.Time
 	rdTimer, wrTimer       deadlineTimer
+	sp                     *splice // set while Splice runs
 }
 
 var _ net.Conn = (*Conn)(nil)
@@ -233,6 +234,9 @@ func (c *Conn) Close() error {
 }
 
 func (e *Engine) closeConnLocked(c *Conn) {
+	if c.sp != nil {
+		e.spliceEnd(c.sp, c.sp.index(c), net.ErrClosed)
+	}
 	c.closed = true
 	c.rdTimer.stop()
 	c.wrTimer.stop()

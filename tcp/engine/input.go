@@ -389,8 +389,12 @@ func (e *Engine) processAck(t *tcb, s *segment, now int64) bool {
 		e.wheel.cancel(t)
 		t.persist = false
 	}
-	if t.handle != nil && t.handle.wrWait {
-		t.handle.wake(t.handle.wr)
+	if h := t.handle; h != nil {
+		if h.sp != nil {
+			e.spliceOutput(h)
+		} else if h.wrWait {
+			h.wake(h.wr)
+		}
 	}
 	e.schedule(t)
 	if t.finAcked {
@@ -461,8 +465,12 @@ func (e *Engine) receiveData(t *tcb, s *segment) {
 	} else {
 		e.delayAck(t)
 	}
-	if t.handle != nil && t.handle.rdWait {
-		t.handle.wake(t.handle.rd)
+	if h := t.handle; h != nil {
+		if h.sp != nil {
+			e.spliceInput(h)
+		} else if h.rdWait {
+			h.wake(h.rd)
+		}
 	}
 }
 
@@ -536,6 +544,9 @@ func (e *Engine) checkFin(t *tcb, now int64) {
 		e.enterTimeWait(t, now)
 	}
 	if t.handle != nil {
+		if t.handle.sp != nil {
+			e.spliceInput(t.handle)
+		}
 		t.handle.wakeAll()
 	}
 }

@@ -8,6 +8,7 @@ type counters struct {
 	retransmits, fastRetransmits, timeouts, synDropped, acceptDropped atomic.Uint64
 	accepted, dialled, oooDropped, challengeAcks, probes              atomic.Uint64
 	synRetransmits, pawsDropped, delayedAcks, oooQueued               atomic.Uint64
+	splices, splicedBytes                                             atomic.Uint64
 }
 
 // Stats is a snapshot of an engine's counters.
@@ -46,6 +47,9 @@ type Stats struct {
 	// DelayedACKs counts ACKs sent by the timer because no segment
 	// carried them within a tick of being owed (see delayAck).
 	DelayedACKs uint64
+	// Splices counts Conn.Splice calls that started; SplicedBytes the
+	// bytes the engine moved between spliced connections itself.
+	Splices, SplicedBytes uint64
 }
 
 // Stats returns the engine's counters.
@@ -62,6 +66,7 @@ func (e *Engine) Stats() Stats {
 		ChallengeACKs:    c.challengeAcks.Load(), Probes: c.probes.Load(),
 		SynRetransmits: c.synRetransmits.Load(), PAWSDropped: c.pawsDropped.Load(),
 		DelayedACKs: c.delayedAcks.Load(),
+		Splices:     c.splices.Load(), SplicedBytes: c.splicedBytes.Load(),
 	}
 }
 
@@ -79,5 +84,6 @@ func (s Stats) Add(o Stats) Stats {
 		ChallengeACKs:    s.ChallengeACKs + o.ChallengeACKs, Probes: s.Probes + o.Probes,
 		SynRetransmits: s.SynRetransmits + o.SynRetransmits, PAWSDropped: s.PAWSDropped + o.PAWSDropped,
 		DelayedACKs: s.DelayedACKs + o.DelayedACKs,
+		Splices:     s.Splices + o.Splices, SplicedBytes: s.SplicedBytes + o.SplicedBytes,
 	}
 }

@@ -175,6 +175,9 @@ func (e *Engine) finishLocked(t *tcb) {
 	e.putBuf(t.snd.buf)
 	t.snd = ring{}
 	if t.handle != nil {
+		if t.handle.sp != nil {
+			e.spliceInput(t.handle)
+		}
 		t.handle.wakeAll()
 		return
 	}
