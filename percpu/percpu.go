@@ -37,8 +37,9 @@ type Queue interface {
 	// returns how many it copied. Each buffer holds at least MaxFrame
 	// bytes (Runtime.FrameSize if larger).
 	Receive(bufs [][]byte, sizes []int) (int, error)
-	// Transmit sends frames in order and returns how many were sent. The
-	// queue does not keep the slices after it returns.
+	// Transmit sends frames in order, or queues them for the device to
+	// send in order, and returns how many it took. The queue does not
+	// keep the slices after it returns.
 	Transmit(frames [][]byte) (int, error)
 }
 

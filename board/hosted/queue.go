@@ -56,6 +56,9 @@ type queue struct {
 	txSent   int // frames the kernel accepted
 	txErr    error
 	txFn     func(fd uintptr) bool
+
+	// tx holds frames between Transmit and the writer goroutine.
+	tx txQueue
 }
 
 var _ percpu.Queue = (*queue)(nil)
@@ -72,6 +75,8 @@ func newQueue(t *TAP, f *os.File) (*queue, error) {
 	}
 	q.rxFn = q.readBatch
 	q.txFn = q.writeBatch
+	q.tx.init()
+	go q.tx.run(q.writeFrames)
 	return q, nil
 }
 
@@ -137,14 +142,21 @@ func (q *queue) readBatch(fd uintptr) bool {
 	return true
 }
 
-// Transmit implements percpu.Queue. It writes each frame with one write(2)
-// and returns how many the kernel accepted. A frame the kernel rejects as
-// malformed (EINVAL, such as one shorter than an Ethernet header) is
-// skipped, so len(frames) minus the count is what was dropped. If the fd
-// is not writable (EAGAIN, the device's send buffer is full) Transmit waits
-// in the poller until it is. Other errors end the call. After Close it
-// returns percpu.ErrClosed.
+// Transmit implements percpu.Queue. It copies the frames into the queue's
+// transmit queue, for its writer goroutine to write (see txQueue), and
+// returns how many it took: frames shorter than an Ethernet header are
+// refused at once. It waits while the transmit queue is full. Frames the
+// kernel then refuses are counted in TAP.Dropped. After Close it returns
+// percpu.ErrClosed.
 func (q *queue) Transmit(frames [][]byte) (int, error) {
+	return q.tx.enqueue(frames)
+}
+
+// writeFrames writes each frame with one write(2) and returns how many the
+// kernel accepted. A frame the kernel rejects as malformed (EINVAL) is
+// skipped. If the fd is not writable (EAGAIN, the device's send buffer is
+// full) it waits in the poller until it is. Other errors end the call.
+func (q *queue) writeFrames(frames [][]byte) (int, error) {
 	if len(frames) == 0 {
 		return 0, nil
 	}
@@ -214,12 +226,16 @@ func (q *queue) transmitPolled(frames [][]byte) (int, error) {
 	}
 }
 
-// close closes the fd once no direct write is using it.
+// close stops the writer and closes the fd once no write is using it.
+// Closing the fd also frees a writer waiting in the poller for room.
 func (q *queue) close() error {
+	q.tx.stop()
 	q.fdMu.Lock()
 	q.fdClosed = true
 	q.fdMu.Unlock()
-	return q.file.Close()
+	err := q.file.Close()
+	<-q.tx.done
+	return err
 }
 
 // writeBatch is the poller callback of Transmit. It returns false to wait

@@ -199,8 +199,8 @@ func (t *TAP) Name() string { return t.name }
 
 // Queues returns one percpu.Queue per file descriptor, in the kernel's
 // queue order. Each Receive returns every frame that is ready, up to the
-// batch size, after waiting for the first; each Transmit writes one frame
-// per write(2).
+// batch size, after waiting for the first; Transmit queues frames for the
+// queue's writer goroutine, which writes one frame per write(2).
 func (t *TAP) Queues() []percpu.Queue {
 	qs := make([]percpu.Queue, len(t.queues))
 	for i, q := range t.queues {
@@ -209,12 +209,13 @@ func (t *TAP) Queues() []percpu.Queue {
 	return qs
 }
 
-// Dropped returns how many received frames were dropped because they were
-// larger than the caller's buffer.
+// Dropped returns how many frames were dropped: received frames larger
+// than the caller's buffer, and frames to send that the kernel refused or
+// that Close discarded before they were written.
 func (t *TAP) Dropped() uint64 {
 	var n uint64
 	for _, q := range t.queues {
-		n += q.drops.Load()
+		n += q.drops.Load() + q.tx.dropped.Load()
 	}
 	return n
 }
