@@ -39,10 +39,12 @@ type finalWriter interface {
 // message. Splice returns an error matching errors.ErrUnsupported, having
 // moved nothing, when peer is not a connection of the same engine. idle[0]
 // bounds the idle time while the direction from the receiver is open,
-// idle[1] while the one from peer is; side says which connection ended a
-// splice that err says failed (0 the receiver, 1 peer).
+// idle[1] while the one from peer is; moves hears of every move as it
+// happens, under the engine's lock (dir 0 from the receiver, 1 from
+// peer); side says which connection ended a splice that err says failed
+// (0 the receiver, 1 peer).
 type engineSplicer interface {
-	Splice(peer net.Conn, idle [2]time.Duration, progress func(moved [2]int64)) (moved [2]int64, side int, err error)
+	Splice(peer net.Conn, idle [2]time.Duration, moves func(dir, n int)) (moved [2]int64, side int, err error)
 }
 
 // addrPort converts a net.Addr to an AddrPort; the zero value if it cannot.

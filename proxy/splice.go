@@ -62,22 +62,21 @@ func (s *Session) spliceInEngine(es engineSplicer, up *Upstream, clientIdle, ser
 	fc := &s.Frontend.counters[s.Core]
 	bc := &up.Server.Backend.counters[s.Core]
 	sc := &up.Server.counters[s.Core]
-	var counted [2]int64
-	count := func(moved [2]int64) {
-		in, out := uint64(moved[0]-counted[0]), uint64(moved[1]-counted[1])
-		counted = moved
-		fc.bytesIn.Add(in)
-		bc.bytesIn.Add(in)
-		sc.bytesIn.Add(in)
-		fc.bytesOut.Add(out)
-		bc.bytesOut.Add(out)
-		sc.bytesOut.Add(out)
+	count := func(dir, n int) {
+		if dir == 0 {
+			fc.bytesIn.Add(uint64(n))
+			bc.bytesIn.Add(uint64(n))
+			sc.bytesIn.Add(uint64(n))
+		} else {
+			fc.bytesOut.Add(uint64(n))
+			bc.bytesOut.Add(uint64(n))
+			sc.bytesOut.Add(uint64(n))
+		}
 	}
 	moved, side, err := es.Splice(up.Conn, [2]time.Duration{clientIdle, serverIdle}, count)
 	if errors.Is(err, errors.ErrUnsupported) {
 		return SpliceResult{}, false
 	}
-	count(moved)
 	res := SpliceResult{BytesIn: moved[0], BytesOut: moved[1], Term: [2]byte{'-', '-'}}
 	if err != nil {
 		who := termSide(side == 0, isTimeout(err))

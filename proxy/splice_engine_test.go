@@ -15,22 +15,22 @@ import (
 // Splice was asked and answers with a fixed outcome.
 type engineConn struct {
 	net.Conn
-	idle     [2]time.Duration
-	peer     net.Conn
-	progress [][2]int64 // reported before returning
-	moved    [2]int64
-	side     int
-	err      error
-	closed   bool
+	idle   [2]time.Duration
+	peer   net.Conn
+	moves  [][2]int // (dir, n) reported before returning
+	moved  [2]int64
+	side   int
+	err    error
+	closed bool
 }
 
-func (c *engineConn) Splice(peer net.Conn, idle [2]time.Duration, progress func([2]int64)) ([2]int64, int, error) {
+func (c *engineConn) Splice(peer net.Conn, idle [2]time.Duration, moves func(dir, n int)) ([2]int64, int, error) {
 	c.peer, c.idle = peer, idle
 	if errors.Is(c.err, errors.ErrUnsupported) {
 		return [2]int64{}, 0, c.err
 	}
-	for _, m := range c.progress {
-		progress(m)
+	for _, m := range c.moves {
+		moves(m[0], m[1])
 	}
 	return c.moved, c.side, c.err
 }
@@ -67,7 +67,7 @@ func TestSpliceInEngine(t *testing.T) {
 			be := &Backend{Config: &config.Backend{Name: "be", Settings: config.Settings{Timeouts: config.Timeouts{Server: 5 * time.Second, Tunnel: tt.tunnel}}},
 				counters: make([]counters, 2)}
 			srv := &Server{Config: &config.Server{Name: "s1"}, Backend: be, counters: make([]counters, 2)}
-			client := &engineConn{progress: [][2]int64{{10, 0}, {10, 400}}, moved: [2]int64{12, 1000}, side: tt.side, err: tt.err}
+			client := &engineConn{moves: [][2]int{{0, 10}, {1, 400}, {0, 2}, {1, 600}}, moved: [2]int64{12, 1000}, side: tt.side, err: tt.err}
 			server := &engineConn{}
 			s := &Session{Proxy: &Proxy{}, Core: 1, Frontend: fe, Client: client}
 			res := s.Splice(&Upstream{Conn: server, Server: srv, s: s})

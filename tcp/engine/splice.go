@@ -24,11 +24,8 @@ type splice struct {
 	side  int   // the conn whose failure or timeout ended the splice
 	err   error // nil when both directions ended with FINs
 	done  chan struct{}
+	moves func(dir, n int)
 }
-
-// spliceReportEvery is how often a waiting Splice reports progress, so that
-// byte counters of long-lived tunnels move while they run.
-const spliceReportEvery = time.Second
 
 // Splice moves bytes both ways between c and peer, another *Conn of the
 // same engine, without the caller: whatever either receives is copied
@@ -46,13 +43,14 @@ const spliceReportEvery = time.Second
 // two FINs; otherwise side says which conn ended the splice (0 for c, 1
 // for peer), and err is that conn's error or, after idle, a timeout
 // (os.ErrDeadlineExceeded). The caller then closes both conns, as after
-// any splice. progress, if not nil, is called from the calling goroutine
-// with the running totals about once a second while bytes move.
+// any splice. moves, if not nil, is told of every move as it happens
+// (dir as for idle, n bytes), so that byte counters stay live without
+// waking the caller; it runs under the engine's lock and must only count.
 //
 // If peer is not a Conn of this engine, Splice returns at once, having
 // moved nothing, with an error matching errors.ErrUnsupported. Neither
 // conn may be read from or written to while the splice runs.
-func (c *Conn) Splice(peer net.Conn, idle [2]time.Duration, progress func(moved [2]int64)) (moved [2]int64, side int, err error) {
+func (c *Conn) Splice(peer net.Conn, idle [2]time.Duration, moves func(dir, n int)) (moved [2]int64, side int, err error) {
 	p, ok := peer.(*Conn)
 	if !ok || p.e != c.e || p == c {
 		return moved, 0, fmt.Errorf("engine: splice with %T of another engine: %w", peer, errors.ErrUnsupported)
@@ -66,7 +64,7 @@ func (c *Conn) Splice(peer net.Conn, idle [2]time.Duration, progress func(moved 
 		defer x.writeMu.Unlock()
 	}
 	e := c.e
-	sp := &splice{conns: [2]*Conn{c, p}, idle: idle, done: make(chan struct{}, 1)}
+	sp := &splice{conns: [2]*Conn{c, p}, idle: idle, done: make(chan struct{}, 1), moves: moves}
 	e.lock()
 	for i, x := range sp.conns {
 		if x.closed || x.sp != nil {
@@ -81,7 +79,6 @@ func (c *Conn) Splice(peer net.Conn, idle [2]time.Duration, progress func(moved 
 		e.spliceMove(sp, i)
 	}
 	var timer *time.Timer
-	var reported [2]int64
 	for {
 		now := e.clock()
 		expiry, who := sp.expiry()
@@ -100,24 +97,21 @@ func (c *Conn) Splice(peer net.Conn, idle [2]time.Duration, progress func(moved 
 			}
 			return moved, side, err
 		}
-		cur := sp.moved
 		e.unlock()
-		if progress != nil && cur != reported {
-			progress(cur)
-			reported = cur
-		}
-		wait := spliceReportEvery
+		var wake <-chan time.Time
 		if expiry != 0 {
-			wait = min(wait, time.Duration(expiry-now))
-		}
-		if timer == nil {
-			timer = time.NewTimer(wait)
-		} else {
-			timer.Reset(wait)
+			// Woken early only by the end: a busy splice that moved
+			// bytes meanwhile just waits again, for its new expiry.
+			if timer == nil {
+				timer = time.NewTimer(time.Duration(expiry - now))
+			} else {
+				timer.Reset(time.Duration(expiry - now))
+			}
+			wake = timer.C
 		}
 		select {
 		case <-sp.done:
-		case <-timer.C:
+		case <-wake:
 		}
 		e.lock()
 	}
@@ -170,6 +164,9 @@ func (e *Engine) spliceMove(sp *splice, i int) {
 		src.rcv.discard(n)
 		sp.moved[i] += int64(n)
 		sp.last = e.clock()
+		if sp.moves != nil {
+			sp.moves(i, n)
+		}
 		e.stats.splicedBytes.Add(uint64(n))
 		if src.state != StateClosed && src.wantWindowUpdate() {
 			src.ackNow = true

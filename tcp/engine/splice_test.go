@@ -23,9 +23,10 @@ type spliceRig struct {
 
 // spliceResult is what one Splice call returned.
 type spliceResult struct {
-	moved [2]int64
-	side  int
-	err   error
+	moved   [2]int64
+	side    int
+	err     error
+	counted [2]int64 // the sum of what the moves callback heard
 }
 
 func newSpliceRig(t *testing.T, imp impairment, mod func(*Config)) *spliceRig {
@@ -67,7 +68,8 @@ func (r *spliceRig) start(idle [2]time.Duration) <-chan spliceResult {
 	done := make(chan spliceResult, 1)
 	go func() {
 		var res spliceResult
-		res.moved, res.side, res.err = r.front.Splice(r.back, idle, nil)
+		count := func(dir, n int) { res.counted[dir] += int64(n) }
+		res.moved, res.side, res.err = r.front.Splice(r.back, idle, count)
 		done <- res
 	}()
 	return done
@@ -107,8 +109,8 @@ func TestSpliceTransfer(t *testing.T) {
 			if res.err != nil {
 				t.Fatalf("Splice: side %d: %v", res.side, res.err)
 			}
-			if res.moved != [2]int64{int64(len(ab)), int64(len(ba))} {
-				t.Errorf("moved %v, want [%d %d]", res.moved, len(ab), len(ba))
+			if res.moved != [2]int64{int64(len(ab)), int64(len(ba))} || res.counted != res.moved {
+				t.Errorf("moved %v, counted %v; want [%d %d] for both", res.moved, res.counted, len(ab), len(ba))
 			}
 			if got, want := r.p.a.Stats().SplicedBytes, uint64(len(ab)+len(ba)); got != want {
 				t.Errorf("SplicedBytes %d, want %d", got, want)
