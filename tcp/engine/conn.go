@@ -94,6 +94,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 				return 0, nil
 			}
 			n := t.rcv.read(p)
+			e.releaseBuf(&t.rcv, t.nooo > 0)
 			if t.state != StateClosed && t.wantWindowUpdate() {
 				t.ackNow = true
 				e.schedule(t)
@@ -164,6 +165,9 @@ func (c *Conn) write(p []byte, fin bool) (int, error) {
 		case t.finQueued || (t.state != StateEstablished && t.state != StateCloseWait):
 			e.mu.Unlock()
 			return total, c.opError("write", syscall.EPIPE)
+		}
+		if total < len(p) {
+			e.bufFor(&t.snd)
 		}
 		n := t.snd.write(p[total:])
 		total += n

@@ -453,7 +453,7 @@ func connKey(rip [4]byte, rport, lport uint16) uint64 {
 	return uint64(binary.BigEndian.Uint32(rip[:]))<<32 | uint64(rport)<<16 | uint64(lport)
 }
 
-// getBuf returns a zero-length-irrelevant buffer of BufferSize bytes.
+// getBuf returns a buffer of BufferSize bytes, from the free list if it can.
 func (e *Engine) getBuf() []byte {
 	if n := len(e.freeBufs); n > 0 {
 		b := e.freeBufs[n-1]
@@ -467,5 +467,23 @@ func (e *Engine) getBuf() []byte {
 func (e *Engine) putBuf(b []byte) {
 	if b != nil && len(e.freeBufs) < 2*maxFreeTCBs {
 		e.freeBufs = append(e.freeBufs, b)
+	}
+}
+
+// bufFor gives r a buffer before bytes are written to it (see ring).
+func (e *Engine) bufFor(r *ring) {
+	if r.buf == nil && r.size > 0 {
+		r.buf = e.getBuf()
+		r.head = 0
+	}
+}
+
+// releaseBuf takes back the buffer of r once it holds nothing; keep says
+// it still holds bytes beyond n (out-of-order data).
+func (e *Engine) releaseBuf(r *ring, keep bool) {
+	if r.n == 0 && !keep && r.buf != nil {
+		e.putBuf(r.buf)
+		r.buf = nil
+		r.head = 0
 	}
 }

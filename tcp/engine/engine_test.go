@@ -200,3 +200,62 @@ func TestManyConns(t *testing.T) {
 		})
 	}
 }
+
+// TestIdleConnHoldsNoBuffers: a connection holds its buffers only while
+// they hold bytes, so an idle keep-alive connection costs no 64 KiB
+// buffers.
+func TestIdleConnHoldsNoBuffers(t *testing.T) {
+	p := newPair(t, impairment{}, nil)
+	l, err := p.a.Listen(80)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cc, err := p.b.Dial(ctx, netip.AddrPortFrom(p.addrA, 80))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := func(c *Conn) (snd, rcv bool) {
+		c.e.lock()
+		defer c.e.unlock()
+		return c.t.snd.buf != nil, c.t.rcv.buf != nil
+	}
+	if s, r := held(cc); s || r {
+		t.Fatalf("a new connection holds buffers: send %v, receive %v", s, r)
+	}
+	var buf [64]byte
+	for round := range 3 {
+		if _, err := cc.Write([]byte("request")); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := sc.Read(buf[:]); err != nil || string(buf[:n]) != "request" {
+			t.Fatalf("round %d: server read %q, %v", round, buf[:n], err)
+		}
+		if _, err := sc.Write([]byte("response")); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := cc.Read(buf[:]); err != nil || string(buf[:n]) != "response" {
+			t.Fatalf("round %d: client read %q, %v", round, buf[:n], err)
+		}
+	}
+	// The last ACKs may be a tick away (delayed ACKs).
+	for i, c := range []*Conn{cc, sc} {
+		for try := 0; ; try++ {
+			s, r := held(c)
+			if !s && !r {
+				break
+			}
+			if try == 200 {
+				t.Fatalf("conn %d still holds buffers when idle: send %v, receive %v", i, s, r)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	cc.Close()
+	sc.Close()
+}

@@ -354,6 +354,7 @@ func (e *Engine) processAck(t *tcb, s *segment, now int64) bool {
 	}
 	dataAcked := min(acked, uint32(t.snd.n))
 	t.snd.discard(int(dataAcked))
+	e.releaseBuf(&t.snd, false)
 	if t.finQueued && acked > dataAcked {
 		t.finAcked = true
 	}
@@ -438,6 +439,7 @@ func (e *Engine) receiveData(t *tcb, s *segment) {
 		data = data[:free-off]
 		s.flags &^= flagFIN
 	}
+	e.bufFor(&t.rcv)
 	if off > 0 {
 		// Out of order: a duplicate ACK per segment, at once, not
 		// coalesced, so the sender's fast retransmit sees three

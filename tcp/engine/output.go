@@ -199,5 +199,5 @@ func (t *tcb) wantWindowUpdate() bool {
 	if int32(grow) <= 0 {
 		return false
 	}
-	return t.rcvAdv == t.rcvNxt || int(grow) >= min(len(t.rcv.buf)/2, t.mss)
+	return t.rcvAdv == t.rcvNxt || int(grow) >= min(t.rcv.size/2, t.mss)
 }

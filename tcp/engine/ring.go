@@ -4,13 +4,21 @@ package engine
 // bytes in it (it is the retransmission queue); the receive side keeps
 // in-order bytes in [0, n) and out-of-order bytes beyond n, at their
 // offset from RCV.NXT.
+//
+// A ring has its size from the start but holds a buffer only while it
+// stores bytes: the engine gives it one from its free list before the
+// first write (Engine.bufFor) and takes it back once it is empty
+// (Engine.releaseBuf). An idle keep-alive connection then holds no
+// buffer, where it held two of 64 KiB, and the few buffers in use stay
+// warm in the cache.
 type ring struct {
-	buf  []byte
-	head int // index of the first byte
-	n    int // bytes stored
+	buf  []byte // nil while empty
+	size int    // capacity; 0 once the direction is closed for good
+	head int    // index of the first byte
+	n    int    // bytes stored
 }
 
-func (r *ring) free() int { return len(r.buf) - r.n }
+func (r *ring) free() int { return r.size - r.n }
 
 // write appends as much of p as fits and returns how much.
 func (r *ring) write(p []byte) int {

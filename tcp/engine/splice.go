@@ -159,9 +159,11 @@ func (e *Engine) spliceMove(sp *splice, i int) {
 	}
 	if n := min(src.rcv.n, dst.snd.free()); n > 0 {
 		p1, p2 := src.rcv.peek(0, n)
+		e.bufFor(&dst.snd)
 		dst.snd.write(p1)
 		dst.snd.write(p2)
 		src.rcv.discard(n)
+		e.releaseBuf(&src.rcv, src.nooo > 0)
 		sp.moved[i] += int64(n)
 		sp.last = e.clock()
 		if sp.moves != nil {

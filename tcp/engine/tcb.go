@@ -143,8 +143,8 @@ func (e *Engine) newTCB(rip [4]byte, rport, lport uint16, rmac [6]byte) *tcb {
 	t.mss = 536 // RFC 9293 3.7.1 default until the peer's MSS option
 	t.rto = int64(initialRTO)
 	t.ssthresh = 1 << 30
-	t.snd.buf = e.getBuf()
-	t.rcv.buf = e.getBuf()
+	t.snd.size = e.cfg.BufferSize
+	t.rcv.size = e.cfg.BufferSize
 	return t
 }
 
@@ -188,7 +188,7 @@ func (e *Engine) finishLocked(t *tcb) {
 // more data and holds nothing for the application: TIME_WAIT holds only
 // the 4-tuple and sequence numbers.
 func (e *Engine) releaseRcv(t *tcb) {
-	if t.handle == nil && t.rcv.n == 0 && t.rcv.buf != nil {
+	if t.handle == nil && t.rcv.n == 0 && t.rcv.size != 0 {
 		e.putBuf(t.rcv.buf)
 		t.rcv = ring{}
 	}

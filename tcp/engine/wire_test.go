@@ -165,7 +165,7 @@ func FuzzDeliver(f *testing.F) {
 }
 
 func TestRing(t *testing.T) {
-	r := ring{buf: make([]byte, 8)}
+	r := ring{buf: make([]byte, 8), size: 8}
 	if n := r.write([]byte("abcdef")); n != 6 {
 		t.Fatalf("write: %d", n)
 	}
