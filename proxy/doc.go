@@ -11,7 +11,10 @@
 // when read.
 //
 // Both modes are served here, each by a Handler per frontend (WithHandler
-// replaces one). mode tcp splices (tcp.go, splice.go). mode http (http*.go)
+// replaces one). mode tcp splices (tcp.go, splice.go): the network's TCP
+// engine moves the bytes itself where it can (the native engine's
+// Conn.Splice, found through an optional interface), else two goroutines
+// copy them. mode http (http*.go)
 // reads each request with package proxy/http1 (the wire layer; the engine
 // does not use net/http), applies ACLs, http-request/http-response rules,
 // use_backend and option forwardfor, and relays it over a server connection

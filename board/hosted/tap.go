@@ -8,6 +8,10 @@
 // tcp.MixSteering picks, so that the per-core stacks see their own flows
 // without software forwarding. Pin binds a worker's OS thread to a CPU.
 //
+// Each queue's Transmit hands its frames to the queue's writer goroutine,
+// which makes the write(2)s, as a virtio device sends on bare metal (see
+// txQueue).
+//
 // The package owns the TAP device's file descriptors, the queues' blocking
 // and batching, the steering program and CPU pinning for hosted mode. It
 // must not hold protocol logic: frames are opaque bytes except to the

@@ -9,8 +9,13 @@
 // worker); application goroutines calling Read and Write take the same
 // per-engine lock; one timer goroutine per engine drives a 10 ms hashed
 // timer wheel. Nothing on the per-segment path allocates: send and receive
-// buffers are per-connection rings from a per-engine free list, outgoing
-// frames are built into pooled transmit batches.
+// buffers are per-connection rings whose buffers come from a per-engine
+// free list while they hold bytes (an idle connection holds none), and
+// outgoing frames are built into pooled transmit batches.
+//
+// Conn.Splice joins two connections of one engine: what either receives
+// is copied into the other's send buffer on the receive path, and its FIN
+// follows. An L4 proxy's bytes then move without waking any goroutine.
 //
 // Implemented: three-way handshake both ways (and simultaneous open), MSS
 // and window-scale options (RFC 7323 section 2), sequence arithmetic with
