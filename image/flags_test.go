@@ -4,21 +4,21 @@ package main
 
 import "testing"
 
-// TestEngineFlag checks -engine's values, that native is the default, and
-// that native turns TAP offloads off, or refuses -offload on.
+// TestEngineFlag checks -engine's and -offload's values, and their
+// defaults: the native engine, and offloads if the kernel takes them.
 func TestEngineFlag(t *testing.T) {
 	tests := []struct {
 		args        []string
 		ok          bool
 		engine, off string
 	}{
-		{nil, true, "native", "off"},
-		{[]string{"-offload", "on"}, false, "", ""},
+		{nil, true, "native", "auto"},
+		{[]string{"-offload", "on"}, true, "native", "on"},
+		{[]string{"-offload", "sometimes"}, false, "", ""},
 		{[]string{"-engine", "gvisor"}, true, "gvisor", "auto"},
 		{[]string{"-engine", "gvisor", "-offload", "on"}, true, "gvisor", "on"},
-		{[]string{"-engine", "native"}, true, "native", "off"},
+		{[]string{"-engine", "native"}, true, "native", "auto"},
 		{[]string{"-engine", "native", "-offload", "off"}, true, "native", "off"},
-		{[]string{"-engine", "native", "-offload", "on"}, false, "", ""},
 		{[]string{"-engine", "lwip"}, false, "", ""},
 	}
 	for _, tt := range tests {

@@ -54,7 +54,7 @@ func parseFlags(args []string) (hostedFlags, error) {
 	fs.StringVar(&f.admin, "admin", "", "serve per-core counters, /metrics and pprof on `addr` (host:port, or unix:/path)")
 	fs.StringVar(&f.steering, "steering", "ebpf", "`mode` of flow steering: ebpf (in the TAP, software fallback if refused) or software")
 	fs.StringVar(&f.offload, "offload", "auto", "`mode` of TAP offloads (IFF_VNET_HDR, checksum and TCP segmentation): on, off, or auto (on, else off if the kernel refuses)")
-	fs.StringVar(&f.engine, "engine", "native", "TCP `engine`: native (the per-core engine of tcp/engine; TAP offloads off), or gvisor (gVisor's netstack, the reference)")
+	fs.StringVar(&f.engine, "engine", "native", "TCP `engine`: native (the per-core engine of tcp/engine), or gvisor (gVisor's netstack, the reference)")
 	fs.IntVar(&f.contention, "contention", 0, "sample 1 in `n` mutex contentions and blocking events of n ns or more for /debug/pprof/mutex and /block (0: off)")
 	if err := fs.Parse(args); err != nil {
 		return f, err
@@ -67,12 +67,6 @@ func parseFlags(args []string) (hostedFlags, error) {
 	}
 	if _, err := tcp.ParseEngineKind(f.engine); err != nil {
 		return f, fmt.Errorf("-engine %q: want gvisor or native", f.engine)
-	}
-	if f.engine == "native" {
-		if f.offload == "on" {
-			return f, errors.New("-offload on needs -engine gvisor: the native engine (the default) takes no virtio_net_hdr")
-		}
-		f.offload = "off"
 	}
 	if f.steering != "ebpf" && f.steering != "software" {
 		return f, fmt.Errorf("-steering %q: want ebpf or software", f.steering)

@@ -258,12 +258,11 @@ func (c *Core) Deliver(frames [][]byte) {
 		c.stats.droppedDetached.Add(uint64(len(frames)))
 		return
 	}
+	off := c.link.frameOffset()
 	if c.native {
-		// VnetHdr is off with the engine: no offset to skip.
-		c.deliverNative(frames, func(f []byte) { c.deliverFrame(ref, 0, f) })
+		c.deliverNative(frames, func(f []byte) { c.deliverFrame(ref, off, f) })
 		return
 	}
-	off := c.link.frameOffset()
 	for _, f := range frames {
 		c.deliverFrame(ref, off, f)
 	}

@@ -6,13 +6,10 @@ import (
 	"testing"
 )
 
-// TestNativeConfig checks what New refuses with the native engine, that
+// TestNativeConfig checks what New refuses, that
 // SetAddress may change the gateway alone, and the engine names.
 func TestNativeConfig(t *testing.T) {
 	native := func(c *Config) { c.Engine = EngineNative }
-	if _, err := New(Config{Addr: addrA, MAC: macA, Steering: MixSteering{N: 1}, Links: []Link{newWire(1)}, Engine: EngineNative, VnetHdr: true}); err == nil {
-		t.Error("New accepted EngineNative with VnetHdr")
-	}
 	if _, err := New(Config{Addr: addrA, MAC: macA, Steering: MixSteering{N: 1}, Links: []Link{newWire(1)}, Engine: 7}); err == nil {
 		t.Error("New accepted engine 7")
 	}

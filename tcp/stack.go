@@ -70,12 +70,13 @@ type Config struct {
 	// to MaxVnetFrame bytes (GRO and TSO segments) whole without
 	// verifying checksums, which such frames may leave partial, and
 	// send TCP segments of up to 64 KiB with partial checksums for the
-	// device to segment and finish (gVisor's host GSO). Receive buffers
-	// must hold MaxVnetFrame bytes. False means plain Ethernet frames.
+	// device to segment and finish (gVisor's host GSO, or the native
+	// engine's own TSO). Receive buffers must hold MaxVnetFrame bytes.
+	// False means plain Ethernet frames.
 	VnetHdr bool
 	// Engine selects the TCP implementation: EngineGVisor (the zero
 	// value), which only binaries that import tcp/gvisortcp offer, or
-	// EngineNative, which needs VnetHdr off.
+	// EngineNative.
 	Engine EngineKind
 }
 
@@ -221,8 +222,6 @@ func (cfg *Config) check() error {
 		return fmt.Errorf("tcp: unknown engine %d", int(cfg.Engine))
 	case cfg.Engine == EngineGVisor && gvnet.Registered() == nil:
 		return errors.New("tcp: the gvisor engine is not linked into this program (import _ \"github.com/bareproxy/bareproxy/tcp/gvisortcp\"); use EngineNative")
-	case cfg.Engine == EngineNative && cfg.VnetHdr:
-		return errors.New("tcp: the native engine does not take virtio_net_hdr frames; turn VnetHdr (TAP offloads) off")
 	case cfg.TimeWait < 0:
 		return fmt.Errorf("tcp: negative TIME_WAIT %v", cfg.TimeWait)
 	}

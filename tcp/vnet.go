@@ -1,9 +1,9 @@
 package tcp
 
 import (
-	"encoding/binary"
-
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
+
+	"github.com/bareproxy/bareproxy/tcp/engine"
 )
 
 // The virtio_net_hdr that starts every frame when Config.VnetHdr is set:
@@ -12,20 +12,7 @@ import (
 // Fields are little-endian.
 const (
 	// VnetHdrLen is the header's size.
-	VnetHdrLen = 10
-
-	vnetFlags      = 0 // u8 flags
-	vnetGSOType    = 1 // u8 gso_type
-	vnetHdrLenOff  = 2 // le16 hdr_len
-	vnetGSOSize    = 4 // le16 gso_size
-	vnetCsumStart  = 6 // le16 csum_start
-	vnetCsumOffset = 8 // le16 csum_offset
-
-	// VIRTIO_NET_HDR_F_NEEDS_CSUM: the checksum at csum_start+csum_offset
-	// holds only the pseudo-header sum; the device finishes it.
-	vnetFNeedsCsum = 1
-	// VIRTIO_NET_HDR_GSO_TCPV4: segment into gso_size-byte TCP segments.
-	vnetGSOTCPv4 = 1
+	VnetHdrLen = engine.VnetHdrLen
 )
 
 // MaxVnetFrame is the largest frame with Config.VnetHdr: the header, an
@@ -43,21 +30,20 @@ const gsoMaxSize = 1 << 16
 // MSS are to be segmented; everything else (ARP, ICMP, handshake replies
 // of a listener) is complete and gets an all-zero header.
 func putVnetHdr(b []byte, pkt *stack.PacketBuffer) {
-	clear(b[:VnetHdrLen])
-	gso := &pkt.GSOOptions
-	if gso.Type == stack.GSONone {
-		return
+	var h engine.VnetHdr
+	if gso := &pkt.GSOOptions; gso.Type != stack.GSONone {
+		h.HdrLen = uint16(pkt.HeaderSize())
+		if gso.NeedsCsum {
+			h.Flags = engine.VnetNeedsCsum
+			h.CsumStart = uint16(ethHeaderLen + int(gso.L3HdrLen))
+			h.CsumOffset = gso.CsumOffset
+		}
+		if gso.Type == stack.GSOTCPv4 && pkt.Data().Size() > int(gso.MSS) {
+			h.GSOType = engine.VnetGSOTCPv4
+			h.GSOSize = gso.MSS
+		}
 	}
-	binary.LittleEndian.PutUint16(b[vnetHdrLenOff:], uint16(pkt.HeaderSize()))
-	if gso.NeedsCsum {
-		b[vnetFlags] = vnetFNeedsCsum
-		binary.LittleEndian.PutUint16(b[vnetCsumStart:], uint16(ethHeaderLen+int(gso.L3HdrLen)))
-		binary.LittleEndian.PutUint16(b[vnetCsumOffset:], gso.CsumOffset)
-	}
-	if gso.Type == stack.GSOTCPv4 && pkt.Data().Size() > int(gso.MSS) {
-		b[vnetGSOType] = vnetGSOTCPv4
-		binary.LittleEndian.PutUint16(b[vnetGSOSize:], gso.MSS)
-	}
+	h.Put(b)
 }
 
 // GSOMaxSize implements stack.GSOEndpoint: 64 KiB with Config.VnetHdr,

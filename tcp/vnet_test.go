@@ -2,7 +2,6 @@ package tcp
 
 import (
 	"bytes"
-	"encoding/binary"
 	"io"
 	"net/netip"
 	"sync/atomic"
@@ -11,22 +10,9 @@ import (
 	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
+
+	"github.com/bareproxy/bareproxy/tcp/engine"
 )
-
-// vnetFields is a decoded virtio_net_hdr.
-type vnetFields struct {
-	Flags, GSOType                         uint8
-	HdrLen, GSOSize, CsumStart, CsumOffset uint16
-}
-
-func decodeVnet(b []byte) vnetFields {
-	le := binary.LittleEndian
-	return vnetFields{
-		Flags: b[vnetFlags], GSOType: b[vnetGSOType],
-		HdrLen: le.Uint16(b[vnetHdrLenOff:]), GSOSize: le.Uint16(b[vnetGSOSize:]),
-		CsumStart: le.Uint16(b[vnetCsumStart:]), CsumOffset: le.Uint16(b[vnetCsumOffset:]),
-	}
-}
 
 // TestPutVnetHdr checks the header for complete packets, checksum-partial
 // ones within one MSS, and ones the device is to segment.
@@ -38,12 +24,12 @@ func TestPutVnetHdr(t *testing.T) {
 		name    string
 		gso     stack.GSO
 		payload int
-		want    vnetFields
+		want    engine.VnetHdr
 	}{
-		{"complete", stack.GSO{}, 100, vnetFields{}},
-		{"partial checksum", hostGSO, 100, vnetFields{Flags: vnetFNeedsCsum, HdrLen: uint16(hdrs), CsumStart: 34, CsumOffset: 16}},
-		{"one MSS", hostGSO, mss, vnetFields{Flags: vnetFNeedsCsum, HdrLen: uint16(hdrs), CsumStart: 34, CsumOffset: 16}},
-		{"segment", hostGSO, 10 * mss, vnetFields{Flags: vnetFNeedsCsum, GSOType: vnetGSOTCPv4, HdrLen: uint16(hdrs), GSOSize: mss, CsumStart: 34, CsumOffset: 16}},
+		{"complete", stack.GSO{}, 100, engine.VnetHdr{}},
+		{"partial checksum", hostGSO, 100, engine.VnetHdr{Flags: engine.VnetNeedsCsum, HdrLen: uint16(hdrs), CsumStart: 34, CsumOffset: 16}},
+		{"one MSS", hostGSO, mss, engine.VnetHdr{Flags: engine.VnetNeedsCsum, HdrLen: uint16(hdrs), CsumStart: 34, CsumOffset: 16}},
+		{"segment", hostGSO, 10 * mss, engine.VnetHdr{Flags: engine.VnetNeedsCsum, GSOType: engine.VnetGSOTCPv4, HdrLen: uint16(hdrs), GSOSize: mss, CsumStart: 34, CsumOffset: 16}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -58,7 +44,7 @@ func TestPutVnetHdr(t *testing.T) {
 			pkt.GSOOptions = tt.gso
 			b := bytes.Repeat([]byte{0xff}, VnetHdrLen) // stale bytes must be cleared
 			putVnetHdr(b, pkt)
-			if got := decodeVnet(b); got != tt.want {
+			if got := engine.ParseVnetHdr(b); got != tt.want {
 				t.Errorf("header = %+v, want %+v", got, tt.want)
 			}
 		})
@@ -72,13 +58,19 @@ func TestPutVnetHdr(t *testing.T) {
 // kernel. The data must arrive intact, and segments larger than one
 // Ethernet frame must have crossed.
 func TestVnetHdrPair(t *testing.T) {
+	for _, kind := range []EngineKind{EngineGVisor, EngineNative} {
+		t.Run(kind.String(), func(t *testing.T) { testVnetHdrPair(t, kind) })
+	}
+}
+
+func testVnetHdrPair(t *testing.T, kind EngineKind) {
 	ctx := testContext(t)
-	p := newPairWith(t, MixSteering{N: 2}, MixSteering{N: 2}, func(c *Config) { c.VnetHdr = true })
+	p := newPairWith(t, MixSteering{N: 2}, MixSteering{N: 2}, func(c *Config) { c.VnetHdr, c.Engine = true, kind })
 	var big, malformed atomic.Int64
 	watch := func(f []byte) {
 		if len(f) > VnetHdrLen+ethHeaderLen+1500 {
 			big.Add(1)
-			if decodeVnet(f).GSOType != vnetGSOTCPv4 {
+			if engine.ParseVnetHdr(f).GSOType != engine.VnetGSOTCPv4 {
 				malformed.Add(1)
 			}
 		}

@@ -44,11 +44,17 @@
 // tick so that the reply carries them; every second full-sized segment, a
 // segment that fills a hole, out-of-order data and FINs are ACKed at once.
 //
-// Not implemented: SACK (RFC 2018), SYN cookies, Nagle, keep-alives, urgent data (URG is ignored), IP
-// options (accepted and skipped), IP fragment reassembly (fragments are
-// counted as malformed and dropped), ICMP (PMTU discovery, soft errors),
-// IPv6, ARP (Config.Resolve supplies neighbours), RFC 5961's ACK range
-// check, checksum offload on transmit and TSO/GRO.
+// With Config.VnetHdr (a Linux TAP with IFF_VNET_HDR), frames carry a
+// virtio_net_hdr: the engine takes the kernel's large (GRO) segments whole
+// and sends segments of up to 64 KiB with a partial checksum for the
+// kernel to cut (TSO), so a 4 KiB response is one write to the TAP.
+//
+// Not implemented: SACK (RFC 2018), SYN cookies, Nagle, keep-alives,
+// urgent data (URG is ignored), IP options (accepted and skipped), IP
+// fragment reassembly (fragments are counted as malformed and dropped),
+// ICMP (PMTU discovery, soft errors), IPv6, ARP (Config.Resolve supplies
+// neighbours), RFC 5961's ACK range check, and TSO over virtio-net on bare
+// metal (the driver does not negotiate it).
 //
 // # How package tcp uses it
 //
@@ -59,8 +65,8 @@
 // it declines; the engine answers TCP segments for unknown connections
 // with a RST itself (Config.ResetUnknown). Core.Listen
 // and Core.Dial return the engine's Listener (as a net.Listener) and *Conn;
-// the neighbour table and the RFD port picker come from package tcp. The
-// engine does not parse virtio_net_hdr, so TAP offloads are off with it.
+// the neighbour table and the RFD port picker come from package tcp, and
+// tcp.Config.VnetHdr becomes Config.VnetHdr.
 //
 // The package must not import package tcp or gVisor (its tests use gVisor
 // as a reference peer), and makes no system calls: frames arrive through

@@ -59,6 +59,14 @@ type Config struct {
 	// connections a second cannot hold ports for a minute; one second
 	// is hundreds of LAN round trips (see tcp.DefaultTimeWait).
 	TimeWait time.Duration
+	// VnetHdr says that every frame given to Deliver and Transmit starts
+	// with a VnetHdrLen-byte virtio_net_hdr (Linux's TAP with
+	// IFF_VNET_HDR and TSO4 offload). Received frames may then be
+	// segments of up to 64 KiB whose checksum is partial; the engine
+	// sends segments of up to 64 KiB too, for the device to cut into
+	// MSS-sized ones (TCP segmentation offload): one frame, and one
+	// write to a TAP, instead of one per MSS.
+	VnetHdr bool
 	// DisableTimestamps stops the engine offering the timestamps option
 	// (RFC 7323) on its SYNs and accepting it on peers' SYNs. False
 	// means timestamps are used when both sides offer them.
@@ -106,8 +114,9 @@ var ErrClosed = errors.New("engine: closed")
 type Engine struct {
 	cfg      Config
 	addr4    [4]byte
-	mss      int // our MSS: MTU - 40
-	frameLen int
+	mss      int  // our MSS: MTU - 40
+	frameLen int  // the largest frame without TSO, virtio_net_hdr included
+	room     int  // VnetHdrLen with Config.VnetHdr, else 0
 	rcvShift int8 // window scale we offer
 	key      [2]uint64
 	epoch    time.Time
@@ -196,6 +205,10 @@ func New(cfg Config) *Engine {
 		pending:   make([]pendingOut, 0, 64),
 		done:      make(chan struct{}),
 	}
+	if cfg.VnetHdr {
+		e.room = VnetHdrLen
+		e.frameLen += VnetHdrLen
+	}
 	// The smallest shift that lets the window field cover the buffer.
 	for (cfg.BufferSize >> e.rcvShift) > 0xffff {
 		e.rcvShift++
@@ -264,7 +277,7 @@ func (e *Engine) MSS() int { return e.mss }
 // addresses) return false untouched. Deliver copies what it keeps.
 func (e *Engine) Deliver(frame []byte) bool {
 	var s segment
-	switch parse(frame, e.addr4, !e.cfg.RXChecksumOffload, &s) {
+	switch e.parse(frame, &s) {
 	case parseNotOurs:
 		return false
 	case parseMalformed, parseFragment:
@@ -288,7 +301,7 @@ func (e *Engine) DeliverBatch(frames [][]byte, handled []bool) {
 	for i, f := range frames {
 		var s segment
 		ok := true
-		switch parse(f, e.addr4, !e.cfg.RXChecksumOffload, &s) {
+		switch e.parse(f, &s) {
 		case parseNotOurs:
 			ok = false
 		case parseMalformed, parseFragment:
@@ -303,6 +316,22 @@ func (e *Engine) DeliverBatch(frames [][]byte, handled []bool) {
 		}
 	}
 	e.unlock()
+}
+
+// parse parses a received frame, after its virtio_net_hdr with
+// Config.VnetHdr. A checksum the header calls partial is not verified.
+func (e *Engine) parse(frame []byte, s *segment) parseResult {
+	verify := !e.cfg.RXChecksumOffload
+	if e.room > 0 {
+		if len(frame) < e.room {
+			return parseMalformed
+		}
+		if frame[vnetFlags]&VnetNeedsCsum != 0 {
+			verify = false
+		}
+		frame = frame[e.room:]
+	}
+	return parse(frame, e.addr4, verify, s)
 }
 
 // unlock runs pending output, takes the transmit batch, releases e.mu and
@@ -374,26 +403,28 @@ func (e *Engine) flushDelayedAcks() {
 // txBatchSize is how many frames a transmit batch holds.
 const txBatchSize = 64
 
-// txBatch is a batch of frames for one Transmit call, with its own buffers.
+// txBatch is a batch of frames for one Transmit call, carved in turn from
+// the batch's own memory.
 type txBatch struct {
 	frames [][]byte
-	bufs   [txBatchSize][]byte
+	mem    []byte
+	used   int
 }
 
-func newTxBatch(frameLen int) *txBatch {
-	b := &txBatch{frames: make([][]byte, 0, txBatchSize)}
-	mem := make([]byte, frameLen*txBatchSize)
-	for i := range b.bufs {
-		b.bufs[i] = mem[i*frameLen : (i+1)*frameLen : (i+1)*frameLen]
+// newTxBatch makes a batch with room for txBatchSize frames of frameLen
+// bytes, and with TSO for at least four of the largest segments.
+func (e *Engine) newTxBatch() *txBatch {
+	size := txBatchSize * e.frameLen
+	if e.room > 0 {
+		size = max(size, 4*(e.room+ethHdrLen+maxTSOLen))
 	}
-	return b
+	return &txBatch{frames: make([][]byte, 0, txBatchSize), mem: make([]byte, size)}
 }
 
-// frameBuf returns a buffer for the next outgoing frame; the caller must
-// append the built frame with addFrame.
-func (e *Engine) frameBuf() []byte {
-	if e.cur != nil && len(e.cur.frames) == txBatchSize {
-		b := e.cur
+// frameBuf returns a buffer of size bytes for the next outgoing frame; the
+// caller must append the built frame with addFrame.
+func (e *Engine) frameBuf(size int) []byte {
+	if b := e.cur; b != nil && (len(b.frames) == txBatchSize || len(b.mem)-b.used < size) {
 		e.cur = nil
 		e.txMu.Lock() // a full batch goes now, under the lock
 		e.transmit(b)
@@ -403,14 +434,16 @@ func (e *Engine) frameBuf() []byte {
 		select {
 		case e.cur = <-e.freeBatches:
 		default:
-			e.cur = newTxBatch(e.frameLen)
+			e.cur = e.newTxBatch()
 		}
 	}
-	return e.cur.bufs[len(e.cur.frames)]
+	b := e.cur
+	return b.mem[b.used : b.used+size : b.used+size]
 }
 
 func (e *Engine) addFrame(f []byte) {
 	e.cur.frames = append(e.cur.frames, f)
+	e.cur.used += len(f)
 	e.stats.segsOut.Add(1)
 }
 
@@ -420,6 +453,7 @@ func (e *Engine) transmit(b *txBatch) {
 	}
 	clear(b.frames)
 	b.frames = b.frames[:0]
+	b.used = 0
 	select {
 	case e.freeBatches <- b:
 	default:

@@ -27,7 +27,7 @@ func (e *Engine) outputLocked(t *tcb) {
 			if wnd > inflight {
 				can = int(wnd - inflight)
 			}
-			n = min(avail, t.mss, can)
+			n = min(avail, e.segMax(t), can)
 			// Sender silly-window avoidance (RFC 9293 3.8.6.2.1):
 			// no small window-limited segment while data is in
 			// flight; an ACK will open the window.
@@ -166,8 +166,30 @@ func (e *Engine) emit(t *tcb, seq uint32, flags uint8, opts, p1, p2 []byte) {
 	} else {
 		h.wnd = t.window(true)
 	}
-	f := build(e.frameBuf(), e.cfg.MAC, e.addr4, &h, opts, p1, p2)
+	plen := len(p1) + len(p2)
+	buf := e.frameBuf(e.room + ethHdrLen + ipv4HdrLen + tcpHdrLen + len(opts) + plen)
+	tso := e.room > 0 && plen > t.mss
+	f := build(buf[e.room:], e.cfg.MAC, e.addr4, &h, opts, p1, p2, tso)
+	if e.room > 0 {
+		var vh VnetHdr
+		if tso {
+			e.stats.tsoSent.Add(1)
+			vh = VnetHdr{Flags: VnetNeedsCsum, GSOType: VnetGSOTCPv4, HdrLen: uint16(len(f) - plen),
+				GSOSize: uint16(t.mss), CsumStart: ethHdrLen + ipv4HdrLen, CsumOffset: tcpCsumOffset}
+		}
+		vh.Put(buf)
+		f = buf[:e.room+len(f)]
+	}
 	e.addFrame(f)
+}
+
+// segMax is the most payload one segment of t may carry: one MSS, or with
+// TSO (Config.VnetHdr) as many whole MSS as fit in an IPv4 packet.
+func (e *Engine) segMax(t *tcb) int {
+	if e.room == 0 {
+		return t.mss
+	}
+	return (maxTSOLen - ipv4HdrLen - tcpHdrLen - tsOptLen) / t.mss * t.mss
 }
 
 // resetFor answers s, which no connection wants, with a RST (RFC 9293
@@ -183,7 +205,12 @@ func (e *Engine) resetFor(s *segment) {
 		h.ack, h.flags = s.seq+s.seqLen(), flagRST|flagACK
 	}
 	e.stats.resetsSent.Add(1)
-	f := build(e.frameBuf(), e.cfg.MAC, e.addr4, &h, nil, nil, nil)
+	buf := e.frameBuf(e.room + ethHdrLen + ipv4HdrLen + tcpHdrLen)
+	f := build(buf[e.room:], e.cfg.MAC, e.addr4, &h, nil, nil, nil, false)
+	if e.room > 0 {
+		clear(buf[:e.room])
+		f = buf[:e.room+len(f)]
+	}
 	e.addFrame(f)
 }
 

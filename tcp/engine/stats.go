@@ -8,7 +8,7 @@ type counters struct {
 	retransmits, fastRetransmits, timeouts, synDropped, acceptDropped atomic.Uint64
 	accepted, dialled, oooDropped, challengeAcks, probes              atomic.Uint64
 	synRetransmits, pawsDropped, delayedAcks, oooQueued               atomic.Uint64
-	splices, splicedBytes                                             atomic.Uint64
+	splices, splicedBytes, tsoSent                                    atomic.Uint64
 }
 
 // Stats is a snapshot of an engine's counters.
@@ -50,6 +50,9 @@ type Stats struct {
 	// Splices counts Conn.Splice calls that started; SplicedBytes the
 	// bytes the engine moved between spliced connections itself.
 	Splices, SplicedBytes uint64
+	// TSOSent counts segments longer than one MSS sent for the device to
+	// cut (Config.VnetHdr); each also counts once in SegmentsOut.
+	TSOSent uint64
 }
 
 // Stats returns the engine's counters.
@@ -67,6 +70,7 @@ func (e *Engine) Stats() Stats {
 		SynRetransmits: c.synRetransmits.Load(), PAWSDropped: c.pawsDropped.Load(),
 		DelayedACKs: c.delayedAcks.Load(),
 		Splices:     c.splices.Load(), SplicedBytes: c.splicedBytes.Load(),
+		TSOSent: c.tsoSent.Load(),
 	}
 }
 
@@ -85,5 +89,6 @@ func (s Stats) Add(o Stats) Stats {
 		SynRetransmits: s.SynRetransmits + o.SynRetransmits, PAWSDropped: s.PAWSDropped + o.PAWSDropped,
 		DelayedACKs: s.DelayedACKs + o.DelayedACKs,
 		Splices:     s.Splices + o.Splices, SplicedBytes: s.SplicedBytes + o.SplicedBytes,
+		TSOSent: s.TSOSent + o.TSOSent,
 	}
 }

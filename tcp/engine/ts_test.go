@@ -110,7 +110,7 @@ func (p *rawPeer) send(h hdr, opts, payload []byte) {
 	if h.wnd == 0 {
 		h.wnd = 65535
 	}
-	p.e.Deliver(build(make([]byte, 1514), testMACB, testAddrB.As4(), &h, opts, payload, nil))
+	p.e.Deliver(build(make([]byte, 1514), testMACB, testAddrB.As4(), &h, opts, payload, nil, false))
 }
 
 func (p *rawPeer) tcbFor(port uint16) *tcb {

@@ -241,8 +241,9 @@ type hdr struct {
 // build writes an Ethernet/IPv4/TCP frame into buf (which must hold
 // ethHdrLen+ipv4HdrLen+tcpHdrLen+len(opts)+len(p1)+len(p2) bytes) and
 // returns it. opts must be a multiple of 4 bytes. The payload is p1 then p2
-// (a ring buffer's two halves).
-func build(buf []byte, srcMAC [6]byte, srcIP [4]byte, h *hdr, opts, p1, p2 []byte) []byte {
+// (a ring buffer's two halves). With partial, the TCP checksum field holds
+// only the pseudo-header's sum, for a device to finish (checksum offload).
+func build(buf []byte, srcMAC [6]byte, srcIP [4]byte, h *hdr, opts, p1, p2 []byte, partial bool) []byte {
 	tcpLen := tcpHdrLen + len(opts) + len(p1) + len(p2)
 	n := ethHdrLen + ipv4HdrLen + tcpLen
 	f := buf[:n]
@@ -273,6 +274,10 @@ func build(buf []byte, srcMAC [6]byte, srcIP [4]byte, h *hdr, opts, p1, p2 []byt
 	o += copy(tcp[o:], opts)
 	o += copy(tcp[o:], p1)
 	copy(tcp[o:], p2)
+	if partial {
+		binary.BigEndian.PutUint16(tcp[16:], ^fold(pseudoSum(srcIP, h.dstIP, tcpLen)))
+		return f
+	}
 	binary.BigEndian.PutUint16(tcp[16:], checksum(tcp, pseudoSum(srcIP, h.dstIP, tcpLen)))
 	return f
 }

@@ -83,7 +83,7 @@ func TestParseOptions(t *testing.T) {
 func testFrame() []byte {
 	var ob optBuf
 	h := hdr{dstMAC: testMACA, dstIP: testAddrA.As4(), srcPort: 1234, dstPort: 80, seq: 1000, flags: flagSYN, wnd: 65535}
-	return build(make([]byte, 1514), testMACB, testAddrB.As4(), &h, synOptions(&ob, 1460, 7, false, 0, 0), nil, nil)
+	return build(make([]byte, 1514), testMACB, testAddrB.As4(), &h, synOptions(&ob, 1460, 7, false, 0, 0), nil, nil, false)
 }
 
 func TestParseMalformed(t *testing.T) {
