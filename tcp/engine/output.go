@@ -168,19 +168,25 @@ func (e *Engine) emit(t *tcb, seq uint32, flags uint8, opts, p1, p2 []byte) {
 	}
 	plen := len(p1) + len(p2)
 	buf := e.frameBuf(e.room + ethHdrLen + ipv4HdrLen + tcpHdrLen + len(opts) + plen)
-	tso := e.room > 0 && plen > t.mss
-	f := build(buf[e.room:], e.cfg.MAC, e.addr4, &h, opts, p1, p2, tso)
+	f := build(buf[e.room:], e.cfg.MAC, e.addr4, &h, opts, p1, p2, e.room > 0)
 	if e.room > 0 {
-		var vh VnetHdr
-		if tso {
-			e.stats.tsoSent.Add(1)
-			vh = VnetHdr{Flags: VnetNeedsCsum, GSOType: VnetGSOTCPv4, HdrLen: uint16(len(f) - plen),
-				GSOSize: uint16(t.mss), CsumStart: ethHdrLen + ipv4HdrLen, CsumOffset: tcpCsumOffset}
-		}
-		vh.Put(buf)
-		f = buf[:e.room+len(f)]
+		f = e.putVnetHdr(buf, f, plen, t.mss)
 	}
 	e.addFrame(f)
+}
+
+// putVnetHdr writes the virtio_net_hdr of frame f, built after it in buf
+// with a partial checksum, and returns both. The kernel finishes the
+// checksum, or a local receiver skips it, so neither end sums the payload;
+// a payload longer than mss is to be cut into mss-sized segments (TSO).
+func (e *Engine) putVnetHdr(buf, f []byte, plen, mss int) []byte {
+	vh := VnetHdr{Flags: VnetNeedsCsum, CsumStart: ethHdrLen + ipv4HdrLen, CsumOffset: tcpCsumOffset}
+	if plen > mss {
+		e.stats.tsoSent.Add(1)
+		vh.GSOType, vh.GSOSize, vh.HdrLen = VnetGSOTCPv4, uint16(mss), uint16(len(f)-plen)
+	}
+	vh.Put(buf)
+	return buf[:e.room+len(f)]
 }
 
 // segMax is the most payload one segment of t may carry: one MSS, or with
@@ -206,10 +212,9 @@ func (e *Engine) resetFor(s *segment) {
 	}
 	e.stats.resetsSent.Add(1)
 	buf := e.frameBuf(e.room + ethHdrLen + ipv4HdrLen + tcpHdrLen)
-	f := build(buf[e.room:], e.cfg.MAC, e.addr4, &h, nil, nil, nil, false)
+	f := build(buf[e.room:], e.cfg.MAC, e.addr4, &h, nil, nil, nil, e.room > 0)
 	if e.room > 0 {
-		clear(buf[:e.room])
-		f = buf[:e.room+len(f)]
+		f = e.putVnetHdr(buf, f, 0, 0)
 	}
 	e.addFrame(f)
 }
