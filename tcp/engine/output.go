@@ -220,8 +220,13 @@ func (e *Engine) resetFor(s *segment) {
 }
 
 // wantWindowUpdate reports whether reading has opened the window enough to
-// tell the peer (receiver silly-window avoidance, RFC 9293 3.8.6.2.2):
-// by min(buffer/2, MSS), or at all when the advertised window was zero.
+// tell the peer: at all when the advertised window was zero, else by
+// min(buffer/2, MSS) (receiver silly-window avoidance, RFC 9293
+// 3.8.6.2.2), and only once the window the peer knows has fallen below
+// half the buffer. A sender with room to spare needs no news, and each
+// update is a segment: a proxy that read a 4 KiB response sent the
+// server one after the response's own ACK (Linux's tcp_cleanup_rbuf
+// waits the same way).
 func (t *tcb) wantWindowUpdate() bool {
 	edge := t.rcvNxt + uint32(t.rcv.free())
 	if t.rcvShift > 0 {
@@ -231,5 +236,9 @@ func (t *tcb) wantWindowUpdate() bool {
 	if int32(grow) <= 0 {
 		return false
 	}
-	return t.rcvAdv == t.rcvNxt || int(grow) >= min(t.rcv.size/2, t.mss)
+	if t.rcvAdv == t.rcvNxt {
+		return true
+	}
+	known := t.rcvAdv - t.rcvNxt
+	return int(known) < t.rcv.size/2 && int(grow) >= min(t.rcv.size/2, t.mss)
 }
