@@ -125,9 +125,13 @@ type Engine struct {
 
 	stats counters
 
-	// freeBatches holds transmit batches between uses; a channel, not
-	// a sync.Pool, so that a GC does not drop their 90 KB of buffers.
-	freeBatches chan *txBatch
+	// freeBatches holds up to maxFreeBatches transmit batches between
+	// uses, under freeMu: not a sync.Pool, so that a GC does not drop
+	// their buffers, and not a channel, whose receive made the stack of
+	// a goroutine writing its first segment outgrow its first 2 KiB
+	// (a stack copy per new connection goroutine).
+	freeMu      sync.Mutex
+	freeBatches []*txBatch
 
 	// txMu orders transmit batches: it is taken before e.mu is released,
 	// so batches leave in the order they were built even though most are
@@ -221,7 +225,6 @@ func New(cfg Config) *Engine {
 	e.epoch = cfg.Now()
 	e.tsBase = uint32(e.epoch.UnixMilli()) // see ts.go
 	e.portNext = uint16(32768 + binary.LittleEndian.Uint16(k[:2])%28232)
-	e.freeBatches = make(chan *txBatch, 8)
 	e.wheel.init(e.clock())
 	e.wg.Add(1)
 	go e.timerLoop()
@@ -403,6 +406,9 @@ func (e *Engine) flushDelayedAcks() {
 // txBatchSize is how many frames a transmit batch holds.
 const txBatchSize = 64
 
+// maxFreeBatches bounds the transmit batches an engine keeps for reuse.
+const maxFreeBatches = 8
+
 // txBatch is a batch of frames for one Transmit call, carved in turn from
 // the batch's own memory.
 type txBatch struct {
@@ -431,9 +437,14 @@ func (e *Engine) frameBuf(size int) []byte {
 		e.txMu.Unlock()
 	}
 	if e.cur == nil {
-		select {
-		case e.cur = <-e.freeBatches:
-		default:
+		e.freeMu.Lock()
+		if n := len(e.freeBatches); n > 0 {
+			e.cur = e.freeBatches[n-1]
+			e.freeBatches[n-1] = nil
+			e.freeBatches = e.freeBatches[:n-1]
+		}
+		e.freeMu.Unlock()
+		if e.cur == nil {
 			e.cur = e.newTxBatch()
 		}
 	}
@@ -454,10 +465,11 @@ func (e *Engine) transmit(b *txBatch) {
 	clear(b.frames)
 	b.frames = b.frames[:0]
 	b.used = 0
-	select {
-	case e.freeBatches <- b:
-	default:
+	e.freeMu.Lock()
+	if len(e.freeBatches) < maxFreeBatches {
+		e.freeBatches = append(e.freeBatches, b)
 	}
+	e.freeMu.Unlock()
 }
 
 // timerTick is the timer wheel's granularity.
