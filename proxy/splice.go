@@ -59,20 +59,7 @@ func (s *Session) Splice(up *Upstream) SpliceResult {
 // spliceInEngine has the TCP engine splice the client and up, which is
 // the same as the goroutine splice below, and false if the engine cannot.
 func (s *Session) spliceInEngine(es engineSplicer, up *Upstream, clientIdle, serverIdle time.Duration) (SpliceResult, bool) {
-	fc := &s.Frontend.counters[s.Core]
-	bc := &up.Server.Backend.counters[s.Core]
-	sc := &up.Server.counters[s.Core]
-	count := func(dir, n int) {
-		if dir == 0 {
-			fc.bytesIn.Add(uint64(n))
-			bc.bytesIn.Add(uint64(n))
-			sc.bytesIn.Add(uint64(n))
-		} else {
-			fc.bytesOut.Add(uint64(n))
-			bc.bytesOut.Add(uint64(n))
-			sc.bytesOut.Add(uint64(n))
-		}
-	}
+	count := func(dir, n int) { s.countBytes(up, dir == 0, uint64(n)) }
 	moved, side, err := es.Splice(up.Conn, [2]time.Duration{clientIdle, serverIdle}, count)
 	if errors.Is(err, errors.ErrUnsupported) {
 		return SpliceResult{}, false
@@ -88,6 +75,23 @@ func (s *Session) spliceInEngine(es engineSplicer, up *Upstream, clientIdle, ser
 		up.Conn.Close()
 	}
 	return res, true
+}
+
+// countBytes adds n bytes moved from the client (in) or to it (out) to
+// the frontend's, backend's and server's counters of the session's core.
+func (s *Session) countBytes(up *Upstream, fromClient bool, n uint64) {
+	fc := &s.Frontend.counters[s.Core]
+	bc := &up.Server.Backend.counters[s.Core]
+	sc := &up.Server.counters[s.Core]
+	if fromClient {
+		fc.bytesIn.Add(n)
+		bc.bytesIn.Add(n)
+		sc.bytesIn.Add(n)
+	} else {
+		fc.bytesOut.Add(n)
+		bc.bytesOut.Add(n)
+		sc.bytesOut.Add(n)
+	}
 }
 
 // splicer is the state shared by a splice's two directions.
@@ -155,10 +159,6 @@ func (h *half) run() {
 	bp := p.getBuf()
 	defer p.putBuf(bp)
 	buf := *bp
-	core := h.sp.s.Core
-	fc := &h.sp.s.Frontend.counters[core]
-	bc := &h.sp.up.Server.Backend.counters[core]
-	sc := &h.sp.up.Server.counters[core]
 	if h.readIdle > 0 {
 		h.src.SetReadDeadline(p.opts.now().Add(h.readIdle))
 	}
@@ -182,15 +182,7 @@ func (h *half) run() {
 				return
 			}
 			h.n += int64(nr)
-			if h.fromClient {
-				fc.bytesIn.Add(uint64(nr))
-				bc.bytesIn.Add(uint64(nr))
-				sc.bytesIn.Add(uint64(nr))
-			} else {
-				fc.bytesOut.Add(uint64(nr))
-				bc.bytesOut.Add(uint64(nr))
-				sc.bytesOut.Add(uint64(nr))
-			}
+			h.sp.s.countBytes(h.sp.up, h.fromClient, uint64(nr))
 		}
 		if rerr == nil {
 			continue

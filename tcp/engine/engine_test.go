@@ -107,20 +107,7 @@ func TestTransfer(t *testing.T) {
 	for _, tc := range impairments {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPair(t, tc.imp, nil)
-			l, err := p.a.Listen(80)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
-			cc, err := p.b.Dial(ctx, netip.AddrPortFrom(p.addrA, 80))
-			if err != nil {
-				t.Fatal(err)
-			}
-			sc, err := l.Accept()
-			if err != nil {
-				t.Fatal(err)
-			}
+			cc, sc := p.connect(t, 60*time.Second)
 			if got, want := cc.LocalAddrPort(), sc.RemoteAddrPort(); got != want {
 				t.Errorf("client local %v, server sees %v", got, want)
 			}
@@ -201,25 +188,32 @@ func TestManyConns(t *testing.T) {
 	}
 }
 
+// connect dials from engine b to a listener on a's port 80 within timeout
+// and returns both ends.
+func (p *pair) connect(t *testing.T, timeout time.Duration) (client, server *Conn) {
+	t.Helper()
+	l, err := p.a.Listen(80)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	client, err = p.b.Dial(ctx, netip.AddrPortFrom(p.addrA, 80))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if server, err = l.Accept(); err != nil {
+		t.Fatal(err)
+	}
+	return client, server
+}
+
 // TestIdleConnHoldsNoBuffers: a connection holds its buffers only while
 // they hold bytes, so an idle keep-alive connection costs no 64 KiB
 // buffers.
 func TestIdleConnHoldsNoBuffers(t *testing.T) {
 	p := newPair(t, impairment{}, nil)
-	l, err := p.a.Listen(80)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cc, err := p.b.Dial(ctx, netip.AddrPortFrom(p.addrA, 80))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := l.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cc, sc := p.connect(t, 10*time.Second)
 	held := func(c *Conn) (snd, rcv bool) {
 		c.e.lock()
 		defer c.e.unlock()
