@@ -13,6 +13,11 @@ import (
 // waits for room beyond it, as a driver waits for a full virtqueue.
 const txQueueLimit = 4096
 
+// maxSpare bounds the written frames' buffers a queue keeps for reuse:
+// enough for the bursts of a busy core, while a burst of 64 KiB TSO
+// frames that filled the queue does not stay allocated.
+const maxSpare = 512
+
 // minEthernetFrame is the length of an Ethernet header: the kernel refuses
 // anything shorter (EINVAL), so Transmit refuses it at once.
 const minEthernetFrame = 14
@@ -98,7 +103,8 @@ func (tq *txQueue) run(write func(frames [][]byte) (int, error)) {
 		sent, _ := write(batch) // a closed fd shows as closed below
 		tq.dropped.Add(uint64(len(batch) - sent))
 		tq.mu.Lock()
-		tq.spare = append(tq.spare, batch...)
+		keep := min(len(batch), maxSpare-len(tq.spare))
+		tq.spare = append(tq.spare, batch[:max(keep, 0)]...)
 		clear(batch)
 	}
 }
