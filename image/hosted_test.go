@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -144,6 +145,17 @@ func testL4ThroughKernelClientToNginx(t *testing.T, engine string) {
 	})
 	t.Run("200 concurrent", func(t *testing.T) {
 		fetchFromClient(t, tp, "/4k.bin", want, 200, 200)
+	})
+	// Bodies many windows long: TSO segments, window updates and, with
+	// the native engine, the splice's backpressure, against the
+	// kernel's TCP on both sides.
+	t.Run("20 of 1 MiB", func(t *testing.T) {
+		big := make([]byte, 1<<20)
+		rand.NewChaCha8([32]byte{1}).Read(big)
+		if err := os.WriteFile(filepath.Join(tp.www, "www", "1m.bin"), big, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		fetchFromClient(t, tp, "/1m.bin", big, 20, 4)
 	})
 
 	after := tcpCounters(t, tp.client)

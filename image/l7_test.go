@@ -5,7 +5,10 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -79,6 +82,18 @@ func testL7ThroughAppliance(t *testing.T, engine string) {
 	body := curl(url)
 	if !bytes.Equal(body, want) {
 		t.Errorf("body of %d bytes differs from the %d served", len(body), len(want))
+	}
+	// A body many windows long, read and written by the proxy (not
+	// spliced): window updates and TSO against the kernel's TCP.
+	big := make([]byte, 1<<20)
+	rand.NewChaCha8([32]byte{2}).Read(big)
+	if err := os.WriteFile(filepath.Join(tp.www, "www", "1m.bin"), big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if body := curl("http://" + applianceIP + "/1m.bin"); !bytes.Equal(body, big) {
+			t.Fatalf("1 MiB body: got %d bytes, differing from the %d served", len(body), len(big))
+		}
 	}
 	if code := curl("-o", "/dev/null", "-w", "%{http_code}", "http://"+applianceIP+"/api/x"); string(code) != "403" {
 		t.Errorf("denied path answered %s, want 403", code)
