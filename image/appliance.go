@@ -168,6 +168,8 @@ func (a *appliance) coreSamples() []metrics.CoreSample {
 			Malformed: s.Malformed, Unsupported: s.Unsupported, NotForUs: s.NotForUs, ICMPErrors: s.ICMPErrors, TxErrors: s.TxErrors,
 			Dials: s.Dials, DialFailures: s.DialFailures, BindAttempts: s.BindAttempts, PortsExhausted: s.PortsExhausted,
 			ResetsSent: s.ResetsSent, ResetsReceived: s.ResetsReceived, Established: s.CurrentEstablished,
+			Retransmits: s.Engine.Retransmits + s.Engine.FastRetransmits, TCPTimeouts: s.Engine.Timeouts,
+			SplicedBytes: s.Engine.SplicedBytes, TSOSegments: s.Engine.TSOSent,
 		}
 	}
 	return r

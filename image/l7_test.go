@@ -142,6 +142,15 @@ func testL7ThroughAppliance(t *testing.T, engine string) {
 	if accepted < 4 {
 		t.Errorf("cores accepted %v connections in all, want at least 4", accepted)
 	}
+	if engine == "native" && strings.Contains(app.stderr.String(), "TAP offloads on") {
+		var tso float64
+		for k := range 2 {
+			tso += value("bareproxy_core_tso_segments_total", map[string]string{"core": fmt.Sprint(k)})
+		}
+		if tso < 3 { // at least the three 1 MiB bodies
+			t.Errorf("/metrics counts %v TSO segments, want at least 3", tso)
+		}
+	}
 	if c := app.cores(t); c[0].Accepted+c[1].Accepted < uint64(accepted) {
 		t.Errorf("/cores counts fewer connections than /metrics did before it: %+v vs %v", c, accepted)
 	}

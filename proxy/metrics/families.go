@@ -207,6 +207,10 @@ var coreFamilies = []family[coreRow]{
 	coreFamily("bareproxy_core_ports_exhausted_total", typeCounter, "Dials that found no free local port steering back to the core.", func(c *CoreSample) uint64 { return c.PortsExhausted }),
 	coreFamily("bareproxy_core_resets_sent_total", typeCounter, "TCP resets sent by the core's stack.", func(c *CoreSample) uint64 { return c.ResetsSent }),
 	coreFamily("bareproxy_core_resets_received_total", typeCounter, "TCP resets received by the core's stack.", func(c *CoreSample) uint64 { return c.ResetsReceived }),
+	coreFamily("bareproxy_core_tcp_retransmits_total", typeCounter, "TCP segments the core's engine sent again, on timeout or fast retransmit.", func(c *CoreSample) uint64 { return c.Retransmits }),
+	coreFamily("bareproxy_core_tcp_timeouts_total", typeCounter, "TCP connections the core's engine gave up after repeated timeouts.", func(c *CoreSample) uint64 { return c.TCPTimeouts }),
+	coreFamily("bareproxy_core_spliced_bytes_total", typeCounter, "Bytes the core's TCP engine moved between spliced connections itself (mode tcp).", func(c *CoreSample) uint64 { return c.SplicedBytes }),
+	coreFamily("bareproxy_core_tso_segments_total", typeCounter, "TCP segments sent for the device to cut into MSS-sized ones (segmentation offload).", func(c *CoreSample) uint64 { return c.TSOSegments }),
 }
 
 // perCore is one engine figure of an object on each core.

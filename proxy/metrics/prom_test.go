@@ -74,7 +74,8 @@ func trafficRenderer(t *testing.T) *Renderer {
 		Cores: func() []CoreSample {
 			return []CoreSample{
 				{FramesIn: 10, FramesOut: 11, Drops: 1, Accepted: 2, Dialled: 3, SteeringMisses: 0, Established: 4},
-				{FramesIn: 20, FramesOut: 21, Drops: 0, Accepted: 1, Dialled: 1, SteeringMisses: 5, ResetsSent: 6, PortsExhausted: 7},
+				{FramesIn: 20, FramesOut: 21, Drops: 0, Accepted: 1, Dialled: 1, SteeringMisses: 5, ResetsSent: 6, PortsExhausted: 7,
+					Retransmits: 8, TCPTimeouts: 9, SplicedBytes: 10, TSOSegments: 11},
 			}
 		},
 		Logs:  func() LogSample { return LogSample{Sent: 40, Dropped: 5, Errors: 1} },
@@ -211,6 +212,10 @@ func TestPrometheusTraffic(t *testing.T) {
 		{"bareproxy_core_connections_dialled_total", map[string]string{"core": "0"}, C, 3},
 		{"bareproxy_core_established_connections", map[string]string{"core": "0"}, G, 4},
 		{"bareproxy_core_ports_exhausted_total", map[string]string{"core": "1"}, C, 7},
+		{"bareproxy_core_tcp_retransmits_total", map[string]string{"core": "1"}, C, 8},
+		{"bareproxy_core_tcp_timeouts_total", map[string]string{"core": "1"}, C, 9},
+		{"bareproxy_core_spliced_bytes_total", map[string]string{"core": "1"}, C, 10},
+		{"bareproxy_core_tso_segments_total", map[string]string{"core": "1"}, C, 11},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -35,6 +35,13 @@ type CoreSample struct {
 	ResetsSent     uint64 // TCP resets sent
 	ResetsReceived uint64 // TCP resets received
 	Established    uint64 // connections in ESTABLISHED or CLOSE_WAIT now
+
+	// From the core's native TCP engine (tcp.CoreStats.Engine); zero with
+	// gVisor's TCP.
+	Retransmits  uint64 // segments sent again, on timeout or fast retransmit
+	TCPTimeouts  uint64 // connections given up after repeated timeouts
+	SplicedBytes uint64 // bytes the engine moved between spliced connections
+	TSOSegments  uint64 // segments sent for the device to cut (TSO)
 }
 
 // LogSample is the log shipper's counters (package proxy/syslog).
