@@ -3,6 +3,7 @@
 package hosted
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -12,6 +13,14 @@ import (
 // txQueueLimit bounds the frames a queue holds for its writer; Transmit
 // waits for room beyond it, as a driver waits for a full virtqueue.
 const txQueueLimit = 4096
+
+// yieldBelow is the batch size under which a woken writer yields once
+// before it takes the batch. In mode http keep-alive, where each
+// connection's goroutine transmits a frame or two at a time, the yield
+// took the appliance from 53-60k to 62-65k req/s and its p99 from 2.6-2.8
+// to 2.0-2.5 ms (alternating runs); mode tcp, whose frames come from the
+// workers in batches, did not change.
+const yieldBelow = 8
 
 // maxSpare bounds the written frames' buffers a queue keeps for reuse:
 // enough for the bursts of a busy core, while a burst of 64 KiB TSO
@@ -96,6 +105,17 @@ func (tq *txQueue) run(write func(frames [][]byte) (int, error)) {
 			tq.pending = nil
 			tq.mu.Unlock()
 			return
+		}
+		if len(tq.pending) < yieldBelow {
+			// Woken for a few frames: let the goroutines that are
+			// ready run first, so that their frames join this batch
+			// (cheap when none is: Gosched comes straight back).
+			tq.mu.Unlock()
+			runtime.Gosched()
+			tq.mu.Lock()
+			if tq.closed {
+				continue
+			}
 		}
 		batch, tq.pending = tq.pending, batch[:0]
 		tq.room.Broadcast()
