@@ -166,27 +166,28 @@ func (e *Engine) emit(t *tcb, seq uint32, flags uint8, opts, p1, p2 []byte) {
 	} else {
 		h.wnd = t.window(true)
 	}
-	plen := len(p1) + len(p2)
-	buf := e.frameBuf(e.room + ethHdrLen + ipv4HdrLen + tcpHdrLen + len(opts) + plen)
-	f := build(buf[e.room:], e.cfg.MAC, e.addr4, &h, opts, p1, p2, e.room > 0)
-	if e.room > 0 {
-		f = e.putVnetHdr(buf, f, plen, t.mss)
-	}
-	e.addFrame(f)
+	e.send(&h, opts, p1, p2, t.mss)
 }
 
-// putVnetHdr writes the virtio_net_hdr of frame f, built after it in buf
-// with a partial checksum, and returns both. The kernel finishes the
-// checksum, or a local receiver skips it, so neither end sums the payload;
-// a payload longer than mss is to be cut into mss-sized segments (TSO).
-func (e *Engine) putVnetHdr(buf, f []byte, plen, mss int) []byte {
-	vh := VnetHdr{Flags: VnetNeedsCsum, CsumStart: ethHdrLen + ipv4HdrLen, CsumOffset: tcpCsumOffset}
-	if plen > mss {
-		e.stats.tsoSent.Add(1)
-		vh.GSOType, vh.GSOSize, vh.HdrLen = VnetGSOTCPv4, uint16(mss), uint16(len(f)-plen)
+// send builds a segment into the transmit batch. With Config.VnetHdr it
+// goes after its virtio_net_hdr and with a partial checksum: the kernel
+// finishes it, or a local receiver skips it, so neither end sums the
+// payload; a payload longer than mss is to be cut into mss-sized
+// segments (TSO).
+func (e *Engine) send(h *hdr, opts, p1, p2 []byte, mss int) {
+	plen := len(p1) + len(p2)
+	buf := e.frameBuf(e.room + ethHdrLen + ipv4HdrLen + tcpHdrLen + len(opts) + plen)
+	f := build(buf[e.room:], e.cfg.MAC, e.addr4, h, opts, p1, p2, e.room > 0)
+	if e.room > 0 {
+		vh := VnetHdr{Flags: VnetNeedsCsum, CsumStart: ethHdrLen + ipv4HdrLen, CsumOffset: tcpCsumOffset}
+		if plen > mss {
+			e.stats.tsoSent.Add(1)
+			vh.GSOType, vh.GSOSize, vh.HdrLen = VnetGSOTCPv4, uint16(mss), uint16(len(f)-plen)
+		}
+		vh.Put(buf)
+		f = buf[:e.room+len(f)]
 	}
-	vh.Put(buf)
-	return buf[:e.room+len(f)]
+	e.addFrame(f)
 }
 
 // segMax is the most payload one segment of t may carry: one MSS, or with
@@ -211,12 +212,7 @@ func (e *Engine) resetFor(s *segment) {
 		h.ack, h.flags = s.seq+s.seqLen(), flagRST|flagACK
 	}
 	e.stats.resetsSent.Add(1)
-	buf := e.frameBuf(e.room + ethHdrLen + ipv4HdrLen + tcpHdrLen)
-	f := build(buf[e.room:], e.cfg.MAC, e.addr4, &h, nil, nil, nil, e.room > 0)
-	if e.room > 0 {
-		f = e.putVnetHdr(buf, f, 0, 0)
-	}
-	e.addFrame(f)
+	e.send(&h, nil, nil, nil, 0)
 }
 
 // wantWindowUpdate reports whether reading has opened the window enough to

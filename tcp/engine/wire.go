@@ -275,10 +275,10 @@ func build(buf []byte, srcMAC [6]byte, srcIP [4]byte, h *hdr, opts, p1, p2 []byt
 	o += copy(tcp[o:], p1)
 	copy(tcp[o:], p2)
 	if partial {
-		binary.BigEndian.PutUint16(tcp[16:], ^fold(pseudoSum(srcIP, h.dstIP, tcpLen)))
+		binary.BigEndian.PutUint16(tcp[tcpCsumOffset:], ^fold(pseudoSum(srcIP, h.dstIP, tcpLen)))
 		return f
 	}
-	binary.BigEndian.PutUint16(tcp[16:], checksum(tcp, pseudoSum(srcIP, h.dstIP, tcpLen)))
+	binary.BigEndian.PutUint16(tcp[tcpCsumOffset:], checksum(tcp, pseudoSum(srcIP, h.dstIP, tcpLen)))
 	return f
 }
 
