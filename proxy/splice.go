@@ -66,15 +66,20 @@ func (s *Session) spliceInEngine(es engineSplicer, up *Upstream, clientIdle, ser
 	}
 	res := SpliceResult{BytesIn: moved[0], BytesOut: moved[1], Term: [2]byte{'-', '-'}}
 	if err != nil {
-		who := termSide(side == 0, isTimeout(err))
-		if s.Killed() {
-			who = 'K'
-		}
-		res.Term = [2]byte{who, 'D'}
-		s.Client.Close()
-		up.Conn.Close()
+		res.Term = s.abortSplice(up, termSide(side == 0, isTimeout(err)))
 	}
 	return res, true
+}
+
+// abortSplice closes both ends of a failed splice and returns its
+// termination state: who ended it, or 'K' if the engine is shutting down.
+func (s *Session) abortSplice(up *Upstream, who byte) [2]byte {
+	if s.Killed() {
+		who = 'K'
+	}
+	s.Client.Close()
+	up.Conn.Close()
+	return [2]byte{who, 'D'}
 }
 
 // countBytes adds n bytes moved from the client (in) or to it (out) to
@@ -116,12 +121,8 @@ func (sp *splicer) fail(who byte) {
 	if sp.closing.Swap(true) {
 		return
 	}
-	if sp.s.Killed() {
-		who = 'K'
-	}
-	sp.term.CompareAndSwap(0, uint32(who)<<8|'D')
-	sp.s.Client.Close()
-	sp.up.Conn.Close()
+	t := sp.s.abortSplice(sp.up, who)
+	sp.term.CompareAndSwap(0, uint32(t[0])<<8|uint32(t[1]))
 }
 
 // half is one direction of a splice.
