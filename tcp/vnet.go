@@ -3,17 +3,12 @@ package tcp
 import (
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 
-	"github.com/bareproxy/bareproxy/tcp/engine"
+	"github.com/bareproxy/bareproxy/virtio/nethdr"
 )
 
-// The virtio_net_hdr that starts every frame when Config.VnetHdr is set:
-// VIRTIO 1.x §5.1.6 "struct virtio_net_hdr" without num_buffers, which is
-// Linux's TAP format with IFF_VNET_HDR (include/uapi/linux/virtio_net.h).
-// Fields are little-endian.
-const (
-	// VnetHdrLen is the header's size.
-	VnetHdrLen = engine.VnetHdrLen
-)
+// VnetHdrLen is the size of the virtio_net_hdr that starts every frame
+// when Config.VnetHdr is set (package nethdr has its layout).
+const VnetHdrLen = nethdr.Size
 
 // MaxVnetFrame is the largest frame with Config.VnetHdr: the header, an
 // Ethernet header and a 64 KiB IPv4 packet (a TSO or GRO segment).
@@ -30,16 +25,16 @@ const gsoMaxSize = 1 << 16
 // MSS are to be segmented; everything else (ARP, ICMP, handshake replies
 // of a listener) is complete and gets an all-zero header.
 func putVnetHdr(b []byte, pkt *stack.PacketBuffer) {
-	var h engine.VnetHdr
+	var h nethdr.Hdr
 	if gso := &pkt.GSOOptions; gso.Type != stack.GSONone {
 		h.HdrLen = uint16(pkt.HeaderSize())
 		if gso.NeedsCsum {
-			h.Flags = engine.VnetNeedsCsum
+			h.Flags = nethdr.NeedsCsum
 			h.CsumStart = uint16(ethHeaderLen + int(gso.L3HdrLen))
 			h.CsumOffset = gso.CsumOffset
 		}
 		if gso.Type == stack.GSOTCPv4 && pkt.Data().Size() > int(gso.MSS) {
-			h.GSOType = engine.VnetGSOTCPv4
+			h.GSOType = nethdr.GSOTCPv4
 			h.GSOSize = gso.MSS
 		}
 	}

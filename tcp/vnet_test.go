@@ -11,7 +11,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 
-	"github.com/bareproxy/bareproxy/tcp/engine"
+	"github.com/bareproxy/bareproxy/virtio/nethdr"
 )
 
 // TestPutVnetHdr checks the header for complete packets, checksum-partial
@@ -24,12 +24,12 @@ func TestPutVnetHdr(t *testing.T) {
 		name    string
 		gso     stack.GSO
 		payload int
-		want    engine.VnetHdr
+		want    nethdr.Hdr
 	}{
-		{"complete", stack.GSO{}, 100, engine.VnetHdr{}},
-		{"partial checksum", hostGSO, 100, engine.VnetHdr{Flags: engine.VnetNeedsCsum, HdrLen: uint16(hdrs), CsumStart: 34, CsumOffset: 16}},
-		{"one MSS", hostGSO, mss, engine.VnetHdr{Flags: engine.VnetNeedsCsum, HdrLen: uint16(hdrs), CsumStart: 34, CsumOffset: 16}},
-		{"segment", hostGSO, 10 * mss, engine.VnetHdr{Flags: engine.VnetNeedsCsum, GSOType: engine.VnetGSOTCPv4, HdrLen: uint16(hdrs), GSOSize: mss, CsumStart: 34, CsumOffset: 16}},
+		{"complete", stack.GSO{}, 100, nethdr.Hdr{}},
+		{"partial checksum", hostGSO, 100, nethdr.Hdr{Flags: nethdr.NeedsCsum, HdrLen: uint16(hdrs), CsumStart: 34, CsumOffset: 16}},
+		{"one MSS", hostGSO, mss, nethdr.Hdr{Flags: nethdr.NeedsCsum, HdrLen: uint16(hdrs), CsumStart: 34, CsumOffset: 16}},
+		{"segment", hostGSO, 10 * mss, nethdr.Hdr{Flags: nethdr.NeedsCsum, GSOType: nethdr.GSOTCPv4, HdrLen: uint16(hdrs), GSOSize: mss, CsumStart: 34, CsumOffset: 16}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -44,7 +44,7 @@ func TestPutVnetHdr(t *testing.T) {
 			pkt.GSOOptions = tt.gso
 			b := bytes.Repeat([]byte{0xff}, VnetHdrLen) // stale bytes must be cleared
 			putVnetHdr(b, pkt)
-			if got := engine.ParseVnetHdr(b); got != tt.want {
+			if got := nethdr.Parse(b); got != tt.want {
 				t.Errorf("header = %+v, want %+v", got, tt.want)
 			}
 		})
@@ -70,7 +70,7 @@ func testVnetHdrPair(t *testing.T, kind EngineKind) {
 	watch := func(f []byte) {
 		if len(f) > VnetHdrLen+ethHeaderLen+1500 {
 			big.Add(1)
-			if engine.ParseVnetHdr(f).GSOType != engine.VnetGSOTCPv4 {
+			if nethdr.Parse(f).GSOType != nethdr.GSOTCPv4 {
 				malformed.Add(1)
 			}
 		}

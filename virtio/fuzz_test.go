@@ -6,6 +6,7 @@ import (
 
 	"github.com/bareproxy/bareproxy/virtio"
 	"github.com/bareproxy/bareproxy/virtio/devmodel"
+	"github.com/bareproxy/bareproxy/virtio/nethdr"
 )
 
 // FuzzReceive feeds the RX path what a device controls: used entries (id and
@@ -16,8 +17,8 @@ import (
 // state carried between inputs would only test the harness.
 func FuzzReceive(f *testing.F) {
 	f.Add(uint32(0), uint32(100), uint8(0), uint16(0), uint16(0), []byte("frame"))
-	f.Add(uint32(9999), uint32(1<<20), uint8(virtio.HdrFNeedsCsum), uint16(0xffff), uint16(0xffff), []byte{})
-	f.Add(uint32(3), uint32(5), uint8(virtio.HdrFNeedsCsum), uint16(0), uint16(0), []byte{1})
+	f.Add(uint32(9999), uint32(1<<20), uint8(nethdr.NeedsCsum), uint16(0xffff), uint16(0xffff), []byte{})
+	f.Add(uint32(3), uint32(5), uint8(nethdr.NeedsCsum), uint16(0), uint16(0), []byte{1})
 	f.Add(uint32(1), uint32(11), uint8(0xff), uint16(1), uint16(1), make([]byte, 1600))
 	bufs, sizes := batch(16)
 	f.Fuzz(func(t *testing.T, id, length uint32, flags uint8, start, off uint16, frame []byte) {

@@ -1,25 +1,15 @@
 package virtio
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"github.com/bareproxy/bareproxy/virtio/nethdr"
+)
 
 // NetHdrSize is the size of struct virtio_net_hdr with VERSION_1, which
-// always includes num_buffers (virtio 1.2, 5.1.6).
-const NetHdrSize = 12
-
-// virtio_net_hdr flags and gso types (virtio 1.2, 5.1.6).
-const (
-	HdrFNeedsCsum = 1 // VIRTIO_NET_HDR_F_NEEDS_CSUM: checksum from csum_start is incomplete
-	HdrFDataValid = 2 // VIRTIO_NET_HDR_F_DATA_VALID: device validated the checksum
-	HdrGSONone    = 0 // VIRTIO_NET_HDR_GSO_NONE
-)
-
-// Offsets of struct virtio_net_hdr fields.
-const (
-	hdrFlags      = 0
-	hdrGSOType    = 1
-	hdrCsumStart  = 6
-	hdrCsumOffset = 8
-)
+// always includes num_buffers after the fields of package nethdr (virtio
+// 1.2, 5.1.6).
+const NetHdrSize = nethdr.Size + 2
 
 // completeChecksum finishes a NEEDS_CSUM frame as the device would have
 // (virtio 1.2, 5.1.6.4): the 16-bit field at start+offset already holds the

@@ -1,7 +1,6 @@
 package virtio
 
 import (
-	"encoding/binary"
 	"fmt"
 	"runtime"
 	"sync"
@@ -9,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bareproxy/bareproxy/percpu"
+	"github.com/bareproxy/bareproxy/virtio/nethdr"
 )
 
 // Mode selects how Receive waits for frames.
@@ -318,13 +318,11 @@ func (q *QueuePair) poll(bufs [][]byte, sizes []int) int {
 		default:
 			frame := bufs[n][:copy(bufs[n], buf[NetHdrSize:length])]
 			ok := true
-			if flags := buf[hdrFlags]; flags&HdrFNeedsCsum != 0 && q.guestCsum {
-				start := int(binary.LittleEndian.Uint16(buf[hdrCsumStart:]))
-				off := int(binary.LittleEndian.Uint16(buf[hdrCsumOffset:]))
-				if ok = completeChecksum(frame, start, off); ok {
+			if h := nethdr.Parse(buf); h.Flags&nethdr.NeedsCsum != 0 && q.guestCsum {
+				if ok = completeChecksum(frame, int(h.CsumStart), int(h.CsumOffset)); ok {
 					csumDone++
 				}
-			} else if flags&HdrFDataValid != 0 {
+			} else if h.Flags&nethdr.DataValid != 0 {
 				csumValid++
 			}
 			if ok {

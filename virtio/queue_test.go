@@ -12,6 +12,7 @@ import (
 	"github.com/bareproxy/bareproxy/percpu"
 	"github.com/bareproxy/bareproxy/virtio"
 	"github.com/bareproxy/bareproxy/virtio/devmodel"
+	"github.com/bareproxy/bareproxy/virtio/nethdr"
 )
 
 // seqFrame writes a frame of n bytes whose first 8 bytes are seq and the rest
@@ -361,13 +362,13 @@ func TestChecksum(t *testing.T) {
 		// What a host stack hands over with CHECKSUM_PARTIAL: the
 		// pseudo-header sum where the checksum goes.
 		binary.BigEndian.PutUint16(partial[34+16:], pseudo(f, 6, len(partial)-34))
-		m.DeliverTo(0, devmodel.Hdr{Flags: virtio.HdrFNeedsCsum, CsumStart: 34, CsumOffset: 16}, partial)
+		m.DeliverTo(0, devmodel.Hdr{Flags: nethdr.NeedsCsum, CsumStart: 34, CsumOffset: 16}, partial)
 		if n, _ := q.Receive(bufs, sizes); n != 1 || !bytes.Equal(bufs[0][:sizes[0]], want) {
 			t.Errorf("payload %d bytes: completed frame differs from the checksummed one", len(payload))
 		}
 	}
-	m.DeliverTo(0, devmodel.Hdr{Flags: virtio.HdrFDataValid}, make([]byte, 60))
-	m.DeliverTo(0, devmodel.Hdr{Flags: virtio.HdrFNeedsCsum, CsumStart: 50, CsumOffset: 16}, make([]byte, 60))
+	m.DeliverTo(0, devmodel.Hdr{Flags: nethdr.DataValid}, make([]byte, 60))
+	m.DeliverTo(0, devmodel.Hdr{Flags: nethdr.NeedsCsum, CsumStart: 50, CsumOffset: 16}, make([]byte, 60))
 	bufs, sizes = batch(2)
 	if n, _ := q.Receive(bufs, sizes); n != 1 {
 		t.Errorf("Receive = %d, want 1 (bad csum offsets dropped)", n)

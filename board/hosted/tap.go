@@ -37,6 +37,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bareproxy/bareproxy/percpu"
+	"github.com/bareproxy/bareproxy/virtio/nethdr"
 )
 
 // tunDevice is the clone device of the TUN/TAP driver.
@@ -59,9 +60,10 @@ const (
 )
 
 // VnetHdrLen is the size of the struct virtio_net_hdr that starts every
-// frame of a TAP opened with Options.VnetHdr: the legacy header without
-// num_buffers (VIRTIO 1.x §5.1.6, Linux's default TUNSETVNETHDRSZ).
-const VnetHdrLen = 10
+// frame of a TAP opened with Options.VnetHdr: the header without
+// num_buffers (package nethdr has its layout), Linux's default
+// TUNSETVNETHDRSZ.
+const VnetHdrLen = nethdr.Size
 
 // MaxVnetFrame is the largest frame, header included, that a TAP opened
 // with Options.VnetHdr hands over: a 64 KiB TSO segment behind its

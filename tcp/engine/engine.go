@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/bareproxy/bareproxy/virtio/nethdr"
 )
 
 // Config describes one core's engine.
@@ -60,7 +62,7 @@ type Config struct {
 	// is hundreds of LAN round trips (see tcp.DefaultTimeWait).
 	TimeWait time.Duration
 	// VnetHdr says that every frame given to Deliver and Transmit starts
-	// with a VnetHdrLen-byte virtio_net_hdr (Linux's TAP with
+	// with a virtio_net_hdr of nethdr.Size bytes (Linux's TAP with
 	// IFF_VNET_HDR and TSO4 offload). Received frames may then be
 	// segments of up to 64 KiB whose checksum is partial; the engine
 	// sends segments of up to 64 KiB too, for the device to cut into
@@ -116,7 +118,7 @@ type Engine struct {
 	addr4    [4]byte
 	mss      int  // our MSS: MTU - 40
 	frameLen int  // the largest frame without TSO, virtio_net_hdr included
-	room     int  // VnetHdrLen with Config.VnetHdr, else 0
+	room     int  // nethdr.Size with Config.VnetHdr, else 0
 	rcvShift int8 // window scale we offer
 	key      [2]uint64
 	epoch    time.Time
@@ -210,8 +212,8 @@ func New(cfg Config) *Engine {
 		done:      make(chan struct{}),
 	}
 	if cfg.VnetHdr {
-		e.room = VnetHdrLen
-		e.frameLen += VnetHdrLen
+		e.room = nethdr.Size
+		e.frameLen += nethdr.Size
 	}
 	// The smallest shift that lets the window field cover the buffer.
 	for (cfg.BufferSize >> e.rcvShift) > 0xffff {
@@ -329,7 +331,7 @@ func (e *Engine) parse(frame []byte, s *segment) parseResult {
 		if len(frame) < e.room {
 			return parseMalformed
 		}
-		if frame[vnetFlags]&VnetNeedsCsum != 0 {
+		if nethdr.Parse(frame).Flags&nethdr.NeedsCsum != 0 {
 			verify = false
 		}
 		frame = frame[e.room:]

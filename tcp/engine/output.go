@@ -1,5 +1,7 @@
 package engine
 
+import "github.com/bareproxy/bareproxy/virtio/nethdr"
+
 // outputLocked sends what t may send now: new or go-back-N data within
 // min(cwnd, peer window), the FIN, or else a pure ACK if one is owed. It
 // also starts the persist timer when the peer's window is zero.
@@ -179,10 +181,10 @@ func (e *Engine) send(h *hdr, opts, p1, p2 []byte, mss int) {
 	buf := e.frameBuf(e.room + ethHdrLen + ipv4HdrLen + tcpHdrLen + len(opts) + plen)
 	f := build(buf[e.room:], e.cfg.MAC, e.addr4, h, opts, p1, p2, e.room > 0)
 	if e.room > 0 {
-		vh := VnetHdr{Flags: VnetNeedsCsum, CsumStart: ethHdrLen + ipv4HdrLen, CsumOffset: tcpCsumOffset}
+		vh := nethdr.Hdr{Flags: nethdr.NeedsCsum, CsumStart: ethHdrLen + ipv4HdrLen, CsumOffset: tcpCsumOffset}
 		if plen > mss {
 			e.stats.tsoSent.Add(1)
-			vh.GSOType, vh.GSOSize, vh.HdrLen = VnetGSOTCPv4, uint16(mss), uint16(len(f)-plen)
+			vh.GSOType, vh.GSOSize, vh.HdrLen = nethdr.GSOTCPv4, uint16(mss), uint16(len(f)-plen)
 		}
 		vh.Put(buf)
 		f = buf[:e.room+len(f)]

@@ -13,6 +13,10 @@ const (
 	ipv4MF        = 0x2000 // more fragments
 	ipv4OffMask   = 0x1fff
 	defaultTTL    = 64
+	// tcpCsumOffset is the checksum field's offset in the TCP header.
+	tcpCsumOffset = 16
+	// maxTSOLen bounds a TSO segment's IPv4 total length (16 bits).
+	maxTSOLen = 65535
 )
 
 // TCP control bits (RFC 9293 section 3.1).

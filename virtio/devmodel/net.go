@@ -5,14 +5,11 @@ import (
 	"fmt"
 
 	"github.com/bareproxy/bareproxy/virtio"
+	"github.com/bareproxy/bareproxy/virtio/nethdr"
 )
 
-// Hdr is the part of virtio_net_hdr the model sets on received frames.
-type Hdr struct {
-	Flags      uint8  // virtio.HdrF* bits
-	CsumStart  uint16 // with HdrFNeedsCsum: where checksumming starts
-	CsumOffset uint16 // with HdrFNeedsCsum: where the checksum goes, from CsumStart
-}
+// Hdr is the virtio_net_hdr the model sets on a received frame.
+type Hdr = nethdr.Hdr
 
 func errorf(format string, args ...any) error {
 	return fmt.Errorf("devmodel: "+format, args...)
@@ -88,10 +85,8 @@ func (d *Device) deliverLocked(q *vq, h Hdr, frame []byte) bool {
 		return false
 	}
 	var hdr [virtio.NetHdrSize]byte
-	hdr[0] = h.Flags
-	binary.LittleEndian.PutUint16(hdr[6:], h.CsumStart)
-	binary.LittleEndian.PutUint16(hdr[8:], h.CsumOffset)
-	binary.LittleEndian.PutUint16(hdr[10:], 1) // num_buffers
+	h.Put(hdr[:])
+	binary.LittleEndian.PutUint16(hdr[nethdr.Size:], 1) // num_buffers
 	need := len(hdr) + len(frame)
 	room := 0
 	for _, s := range segs {
