@@ -33,9 +33,9 @@ const (
 	// appliance that match no listener or connection with a RST itself
 	// (engine.Config.ResetUnknown). With Config.VnetHdr the engine
 	// takes the TAP's large segments and sends its own (TSO, see
-	// engine.Config.VnetHdr). Its address is fixed
-	// when it is built, so SetAddress to a new address builds new engines
-	// and moves the listeners to them.
+	// engine.Config.VnetHdr). Its address is fixed when it is built, so
+	// SetAddress to a new address builds new engines and moves the
+	// listeners to them.
 	EngineNative
 )
 

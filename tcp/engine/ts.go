@@ -16,7 +16,7 @@ import "time"
 // per-start random offset (Linux's, keyed by a boot secret) would stall
 // half the dials for that minute after the appliance restarts. The wall
 // clock reveals no uptime, which is what RFC 7323 7.1's randomised offset
-// protects. A 4-tuple reused within the same millisecond would tie; tsLast
+// protects. A 4-tuple reused within the same millisecond would tie; tsCache
 // remembers the last TSval of recently finished connections per 4-tuple,
 // and a new connection on that tuple starts its clock one tick past it.
 
