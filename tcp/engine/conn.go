@@ -14,24 +14,29 @@ import (
 )
 
 // Conn is one TCP connection of an engine. It implements net.Conn and is
-// safe for concurrent use. Blocking calls wait on per-connection wake-up
-// channels; the engine's lock (this core's only) guards the state. As with
-// the net package's connections, a deadline that has passed fails every
-// call, even one that could go on without blocking.
+// safe for concurrent use. The engine's lock (this core's only) guards the
+// state, and blocking calls wait on conditions of that lock, which a
+// connection holds by value: channels cost two allocations per connection,
+// half of an engine's. As with the net package's connections, a deadline
+// that has passed fails every call, even one that could go on without
+// blocking.
 type Conn struct {
 	e             *Engine
 	local, remote netip.AddrPort
-	rd, wr        chan struct{} // wake-ups, capacity 1
 
-	// readMu and writeMu serialise Reads and Writes, so that at most one
-	// of each waits on rd or wr and no wake-up is lost between several
-	// (net.Conn allows concurrent calls). Lock order: these, then e.mu.
+	// readable wakes a waiting Read; writable a waiting Write or Dial.
+	// Waiters check their condition under e.mu before each Wait, so a
+	// wake-up with nobody waiting needs no memory.
+	readable, writable sync.Cond
+
+	// readMu and writeMu serialise Reads and Writes (net.Conn allows
+	// concurrent calls), so that one Signal wakes the only waiter.
+	// Lock order: these, then e.mu.
 	readMu, writeMu sync.Mutex
 
 	// Guarded by e.mu.
 	t                      *tcb // nil once closed
 	closed                 bool
-	rdWait, wrWait         bool
 	rdDeadline, wrDeadline time.Time
 	rdTimer, wrTimer       deadlineTimer
 	sp                     *splice // set while Splice runs
@@ -44,25 +49,24 @@ func (e *Engine) newConn(t *tcb) *Conn {
 		e:      e,
 		local:  netip.AddrPortFrom(e.cfg.Addr, t.lport),
 		remote: t.remote(),
-		rd:     make(chan struct{}, 1),
-		wr:     make(chan struct{}, 1),
 		t:      t,
 	}
+	c.readable.L = (*engineLock)(e)
+	c.writable.L = (*engineLock)(e)
 	t.handle = c
 	return c
 }
 
-// wake signals ch without blocking.
-func (c *Conn) wake(ch chan struct{}) {
-	select {
-	case ch <- struct{}{}:
-	default:
-	}
-}
+// engineLock is the Locker of a Conn's conditions: e.lock and e.unlock, so
+// that a caller going to sleep first sends what its locked section queued.
+type engineLock Engine
+
+func (l *engineLock) Lock()   { (*Engine)(l).lock() }
+func (l *engineLock) Unlock() { (*Engine)(l).unlock() }
 
 func (c *Conn) wakeAll() {
-	c.wake(c.rd)
-	c.wake(c.wr)
+	c.readable.Broadcast()
+	c.writable.Broadcast()
 }
 
 func (c *Conn) opError(op string, err error) error {
@@ -121,13 +125,9 @@ func (c *Conn) Read(p []byte) (int, error) {
 			return 0, io.EOF
 		}
 		if !c.rdDeadline.IsZero() {
-			c.rdTimer.arm(c, c.rdDeadline, now, c.rd)
+			c.rdTimer.arm(c, c.rdDeadline, now, &c.readable)
 		}
-		c.rdWait = true
-		e.mu.Unlock()
-		<-c.rd
-		e.lock()
-		c.rdWait = false
+		c.readable.Wait()
 	}
 }
 
@@ -182,13 +182,9 @@ func (c *Conn) write(p []byte, fin bool) (int, error) {
 			return total, nil
 		}
 		if !c.wrDeadline.IsZero() {
-			c.wrTimer.arm(c, c.wrDeadline, now, c.wr)
+			c.wrTimer.arm(c, c.wrDeadline, now, &c.writable)
 		}
-		c.wrWait = true
-		e.unlock()
-		<-c.wr
-		e.lock()
-		c.wrWait = false
+		c.writable.Wait()
 	}
 }
 
@@ -309,9 +305,7 @@ func (c *Conn) SetReadDeadline(d time.Time) error {
 		return c.opError("set", net.ErrClosed)
 	}
 	c.rdDeadline = d
-	if c.rdWait {
-		c.wake(c.rd) // the waiting Read arms the timer for d
-	}
+	c.readable.Signal() // a waiting Read arms its timer for d
 	return nil
 }
 
@@ -323,9 +317,7 @@ func (c *Conn) SetWriteDeadline(d time.Time) error {
 		return c.opError("set", net.ErrClosed)
 	}
 	c.wrDeadline = d
-	if c.wrWait {
-		c.wake(c.wr) // the waiting Write arms the timer for d
-	}
+	c.writable.Signal() // a waiting Write arms its timer for d
 	return nil
 }
 
@@ -340,14 +332,20 @@ type deadlineTimer struct {
 	at time.Time // when t fires; zero if never armed
 }
 
-// arm makes sure ch is woken by deadline d (set, and after now).
-func (dt *deadlineTimer) arm(c *Conn, d, now time.Time, ch chan struct{}) {
+// arm makes sure cond is signalled by deadline d (set, and after now).
+// The timer signals under the engine's lock: the deadline may pass between
+// the waiter's check and its Wait, both under the lock.
+func (dt *deadlineTimer) arm(c *Conn, d, now time.Time, cond *sync.Cond) {
 	if dt.at.After(now) && !dt.at.After(d) {
 		return // due by d already
 	}
 	dt.at = d
 	if dt.t == nil {
-		dt.t = time.AfterFunc(d.Sub(now), func() { c.wake(ch) })
+		dt.t = time.AfterFunc(d.Sub(now), func() {
+			c.e.mu.Lock()
+			cond.Signal()
+			c.e.mu.Unlock()
+		})
 		return
 	}
 	dt.t.Reset(d.Sub(now))
@@ -471,25 +469,28 @@ func (e *Engine) Dial(ctx context.Context, remote netip.AddrPort) (*Conn, error)
 	e.sendSyn(t)
 	t.rttTiming, t.rttSeq, t.rttStart = true, t.iss, now
 	e.wheel.arm(t, now+t.rto)
-	e.unlock()
+	if ctx.Done() != nil {
+		// As net's connect does; under the lock, for the reason the
+		// deadline timer's is.
+		stop := context.AfterFunc(ctx, func() {
+			e.mu.Lock()
+			c.writable.Signal()
+			e.mu.Unlock()
+		})
+		defer stop()
+	}
 	for {
-		select {
-		case <-c.wr:
-		case <-ctx.Done():
-			e.lock()
-			if !c.closed {
-				e.closeConnLocked(c)
-			}
-			e.unlock()
-			return nil, ctx.Err()
-		}
-		e.lock()
 		switch {
 		case c.closed:
-			e.mu.Unlock()
+			e.unlock()
 			return nil, net.ErrClosed
 		case t.state == StateSynSent || t.state == StateSynRcvd:
-			e.mu.Unlock()
+			if err := ctx.Err(); err != nil {
+				e.closeConnLocked(c)
+				e.unlock()
+				return nil, err
+			}
+			c.writable.Wait()
 			continue
 		case t.state == StateClosed:
 			err := t.err

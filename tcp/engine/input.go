@@ -393,8 +393,8 @@ func (e *Engine) processAck(t *tcb, s *segment, now int64) bool {
 	if h := t.handle; h != nil {
 		if h.sp != nil {
 			e.spliceOutput(h)
-		} else if h.wrWait {
-			h.wake(h.wr)
+		} else {
+			h.writable.Signal()
 		}
 	}
 	e.schedule(t)
@@ -470,8 +470,8 @@ func (e *Engine) receiveData(t *tcb, s *segment) {
 	if h := t.handle; h != nil {
 		if h.sp != nil {
 			e.spliceInput(h)
-		} else if h.rdWait {
-			h.wake(h.rd)
+		} else {
+			h.readable.Signal()
 		}
 	}
 }
