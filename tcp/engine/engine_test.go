@@ -253,3 +253,42 @@ func TestIdleConnHoldsNoBuffers(t *testing.T) {
 	cc.Close()
 	sc.Close()
 }
+
+// TestDialEndsWithItsContext dials a peer that drops every frame, so that
+// only the context can end the dial, and checks that it ends with the
+// context's error, well before the first SYN retransmission, and leaves no
+// connection behind.
+func TestDialEndsWithItsContext(t *testing.T) {
+	tests := []struct {
+		name string
+		ctx  func() (context.Context, context.CancelFunc)
+		want error
+	}{
+		{"deadline", func() (context.Context, context.CancelFunc) {
+			return context.WithTimeout(context.Background(), 50*time.Millisecond)
+		}, context.DeadlineExceeded},
+		{"cancel", func() (context.Context, context.CancelFunc) {
+			ctx, cancel := context.WithCancel(context.Background())
+			time.AfterFunc(50*time.Millisecond, cancel)
+			return ctx, cancel
+		}, context.Canceled},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newPair(t, impairment{loss: 1}, nil)
+			ctx, cancel := tt.ctx()
+			defer cancel()
+			start := time.Now()
+			c, err := p.b.Dial(ctx, netip.AddrPortFrom(p.addrA, 80))
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("Dial = %v, %v; want error %v", c, err, tt.want)
+			}
+			if d := time.Since(start); d > 500*time.Millisecond {
+				t.Errorf("Dial took %v to see its context end", d)
+			}
+			if n := len(p.b.states()); n != 0 {
+				t.Errorf("engine holds %d connections after the dial ended: %v", n, p.b.states())
+			}
+		})
+	}
+}
