@@ -188,3 +188,30 @@ func TestReadEOFWithLastBytes(t *testing.T) {
 		t.Errorf("read %q, want \"last\"", got)
 	}
 }
+
+// TestTimeWaitAckKeepsTheWindow closes actively into TIME_WAIT and checks
+// that the ACK of the peer's FIN, and of its retransmission, advertise the
+// right edge the connection had rather than a zero window.
+func TestTimeWaitAckKeepsTheWindow(t *testing.T) {
+	p := newRawPeer(t)
+	c, sa, seq := p.accepted()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fin := p.next()
+	if fin.flags&flagFIN == 0 {
+		t.Fatalf("want our FIN, got flags %#x", fin.flags)
+	}
+	p.send(hdr{srcPort: 1234, dstPort: 80, seq: seq, ack: sa.seq + 2, flags: flagACK | flagFIN}, nil, nil)
+	for _, what := range []string{"the FIN", "the retransmitted FIN"} {
+		ack := p.next()
+		if ack.flags != flagACK || ack.ack != seq+1 {
+			t.Fatalf("after %s: flags %#x ack %d, want an ACK of %d", what, ack.flags, ack.ack, seq+1)
+		}
+		// Without window scaling here, the fields compare directly.
+		if edge, want := ack.ack+uint32(ack.wnd), fin.ack+uint32(fin.wnd); edge != want {
+			t.Errorf("ACK of %s advertises window %d, right edge %d; want the edge %d as before", what, ack.wnd, edge, want)
+		}
+		p.send(hdr{srcPort: 1234, dstPort: 80, seq: seq, ack: sa.seq + 2, flags: flagACK | flagFIN}, nil, nil)
+	}
+}

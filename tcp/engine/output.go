@@ -134,6 +134,12 @@ func (e *Engine) sendTCBReset(t *tcb) {
 // it advertises.
 func (t *tcb) window(syn bool) uint16 {
 	free := uint32(t.rcv.free())
+	if t.rcv.size == 0 && seqGT(t.rcvAdv, t.rcvNxt) {
+		// Receiving is over for good (TIME_WAIT). Repeat the edge
+		// last advertised, as Linux's timewait sockets do: a zero
+		// window reads as a stalled receiver in every trace.
+		free = t.rcvAdv - t.rcvNxt
+	}
 	if syn || t.rcvShift <= 0 {
 		return uint16(min(free, 0xffff))
 	}
