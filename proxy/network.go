@@ -47,6 +47,22 @@ type engineSplicer interface {
 	Splice(peer net.Conn, idle [2]time.Duration, moves func(dir, n int)) (moved [2]int64, side int, err error)
 }
 
+// addrPorter is implemented by connections that give their addresses
+// without allocating (package tcp's native engine): RemoteAddr and
+// LocalAddr build a *net.TCPAddr each, two allocations per session.
+type addrPorter interface {
+	LocalAddrPort() netip.AddrPort
+	RemoteAddrPort() netip.AddrPort
+}
+
+// connAddrs returns c's remote and local addresses.
+func connAddrs(c net.Conn) (remote, local netip.AddrPort) {
+	if a, ok := c.(addrPorter); ok {
+		return a.RemoteAddrPort(), a.LocalAddrPort()
+	}
+	return addrPort(c.RemoteAddr()), addrPort(c.LocalAddr())
+}
+
 // addrPort converts a net.Addr to an AddrPort; the zero value if it cannot.
 func addrPort(a net.Addr) netip.AddrPort {
 	switch v := a.(type) {

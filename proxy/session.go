@@ -42,9 +42,10 @@ type Session struct {
 }
 
 func newSession(a *acceptor, c net.Conn) *Session {
+	src, dst := connAddrs(c)
 	return &Session{
 		Proxy: a.p, Core: a.core, Net: a.p.cores[a.core], Frontend: a.fe, Bind: a.bind,
-		Client: c, Src: addrPort(c.RemoteAddr()), Dst: addrPort(c.LocalAddr()),
+		Client: c, Src: src, Dst: dst,
 		Accepted: a.p.opts.now(), ctx: a.ctx,
 	}
 }

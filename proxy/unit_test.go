@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -254,5 +255,48 @@ backend b
 	}
 	if !EvalCondition(nil, nil, &Sample{}) {
 		t.Error("nil condition is not true")
+	}
+}
+
+// addrConn answers RemoteAddr and LocalAddr only.
+type addrConn struct {
+	net.Conn
+	remote, local net.Addr
+}
+
+func (c addrConn) RemoteAddr() net.Addr { return c.remote }
+func (c addrConn) LocalAddr() net.Addr  { return c.local }
+
+// addrPortConn also gives its addresses as AddrPorts, which must win.
+type addrPortConn struct {
+	addrConn
+	remote, local netip.AddrPort
+}
+
+func (c addrPortConn) RemoteAddrPort() netip.AddrPort { return c.remote }
+func (c addrPortConn) LocalAddrPort() netip.AddrPort  { return c.local }
+
+func TestConnAddrs(t *testing.T) {
+	client := netip.MustParseAddrPort("10.0.0.1:40000")
+	server := netip.MustParseAddrPort("10.0.0.2:80")
+	mapped := func(ap netip.AddrPort) net.Addr {
+		return &net.TCPAddr{IP: net.IP(ap.Addr().AsSlice()).To16(), Port: int(ap.Port())}
+	}
+	tests := []struct {
+		name                string
+		conn                net.Conn
+		wantRemote, wantLoc netip.AddrPort
+	}{
+		{"net.Addr, IPv4-mapped", addrConn{remote: mapped(client), local: mapped(server)}, client, server},
+		{"no addresses", addrConn{}, netip.AddrPort{}, netip.AddrPort{}},
+		{"AddrPorts first", addrPortConn{addrConn{remote: mapped(server), local: mapped(client)}, client, server}, client, server},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			remote, local := connAddrs(tt.conn)
+			if remote != tt.wantRemote || local != tt.wantLoc {
+				t.Errorf("connAddrs = %v, %v; want %v, %v", remote, local, tt.wantRemote, tt.wantLoc)
+			}
+		})
 	}
 }
