@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"time"
 
 	"github.com/bareproxy/bareproxy/tcp/internal/gvnet"
 	"gvisor.dev/gvisor/pkg/tcpip"
@@ -58,7 +59,7 @@ func (l *countingListener) Accept() (net.Conn, error) {
 // is skipped. ctx bounds the handshake.
 func (c *Core) Dial(ctx context.Context, addr netip.AddrPort) (net.Conn, error) {
 	if c.native {
-		return c.dialNative(ctx, addr)
+		return c.dialNative(ctx, addr, 0)
 	}
 	conn, err := c.dial(addr, func(p uint16) (net.Conn, error) {
 		return c.gtcp.Connect(ctx, c.stack, nicID, p, addr)
@@ -70,6 +71,22 @@ func (c *Core) Dial(ctx context.Context, addr netip.AddrPort) (net.Conn, error) 
 		c.counters.Dialled.Add(1)
 	}
 	return conn, nil
+}
+
+// DialTimeout is Dial giving up after timeout (none if 0), with an error
+// matching context.DeadlineExceeded, as a deadline in ctx would. The
+// native engine keeps the limit in its timer wheel, so that a dial needs
+// no context and runtime timer of its own; gVisor gets a context.
+func (c *Core) DialTimeout(ctx context.Context, addr netip.AddrPort, timeout time.Duration) (net.Conn, error) {
+	if c.native {
+		return c.dialNative(ctx, addr, timeout)
+	}
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	return c.Dial(ctx, addr)
 }
 
 // DialUDP returns a connected UDP socket to addr, e.g. for syslog. Its

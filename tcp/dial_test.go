@@ -40,6 +40,36 @@ func TestDialCancelled(t *testing.T) {
 	}
 }
 
+// TestDialTimeout checks that DialTimeout ends a dial that gets no answer
+// with an error matching context.DeadlineExceeded, on both engines: once
+// the neighbour answers ARP but not the SYN, and once nothing answers ARP.
+func TestDialTimeout(t *testing.T) {
+	for _, engine := range []EngineKind{EngineGVisor, EngineNative} {
+		for _, silent := range []string{"SYN", "ARP"} {
+			t.Run(engine.String()+"/unanswered "+silent, func(t *testing.T) {
+				p := newPairWith(t, MixSteering{N: 1}, MixSteering{N: 1}, func(c *Config) { c.Engine = engine })
+				to := netip.MustParseAddrPort("10.0.0.77:80")
+				if silent == "SYN" {
+					listenAll(t, p.a, 80, nil)
+					to = netip.AddrPortFrom(ipA, 80)
+					if _, err := exchange(testContext(t), p.b.Core(0), to); err != nil {
+						t.Fatalf("warm-up exchange: %v", err)
+					}
+					p.ba.to.Store(nil) // B's frames go nowhere from now on
+				}
+				start := time.Now()
+				c, err := p.b.Core(0).DialTimeout(context.Background(), to, 50*time.Millisecond)
+				if !errors.Is(err, context.DeadlineExceeded) {
+					t.Fatalf("DialTimeout = %v, %v; want context.DeadlineExceeded", c, err)
+				}
+				if d := time.Since(start); d > 900*time.Millisecond {
+					t.Errorf("DialTimeout took %v, with a limit of 50ms", d)
+				}
+			})
+		}
+	}
+}
+
 // TestDialUDPSteered sends a datagram from B's core 1 to a closed port on
 // A. A answers with ICMP port unreachable, which quotes B's datagram, so B
 // must steer it to core 1: the source port was picked for that.

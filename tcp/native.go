@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/bareproxy/bareproxy/percpu"
 	"github.com/bareproxy/bareproxy/tcp/engine"
@@ -237,9 +238,9 @@ func (c *Core) pickPort(remote netip.AddrPort) (uint16, bool) {
 }
 
 // dialNative is Dial over the engine.
-func (c *Core) dialNative(ctx context.Context, addr netip.AddrPort) (net.Conn, error) {
+func (c *Core) dialNative(ctx context.Context, addr netip.AddrPort, timeout time.Duration) (net.Conn, error) {
 	c.stats.dials.Add(1)
-	conn, err := c.dialEngine(ctx, addr)
+	conn, err := c.dialEngine(ctx, addr, timeout)
 	if err != nil {
 		c.stats.dialFailures.Add(1)
 		return nil, opError("dial", "tcp", addr, err)
@@ -250,19 +251,32 @@ func (c *Core) dialNative(ctx context.Context, addr netip.AddrPort) (net.Conn, e
 	return conn, nil
 }
 
-func (c *Core) dialEngine(ctx context.Context, addr netip.AddrPort) (net.Conn, error) {
+func (c *Core) dialEngine(ctx context.Context, addr netip.AddrPort, timeout time.Duration) (net.Conn, error) {
 	if !addr.Addr().Is4() {
 		return nil, fmt.Errorf("tcp: address %q is not IPv4", addr.Addr().String())
 	}
-	conn, err := c.eng.Load().Dial(ctx, addr)
+	conn, err := c.eng.Load().DialTimeout(ctx, addr, timeout)
 	if errors.Is(err, engine.ErrNoNeighbour) {
 		// The engine's Resolve (cachedNeighbour) looked the next hop
 		// up and the table lacks it: ARP for it, then dial again. The
-		// common dial makes that one synchronous lookup only.
-		if err := c.resolve(ctx, addr.Addr()); err != nil {
+		// common dial makes that one synchronous lookup only, and only
+		// this rare one pays for a context with the time limit.
+		start := time.Now()
+		rctx := ctx
+		if timeout > 0 {
+			var cancel context.CancelFunc
+			rctx, cancel = context.WithTimeout(ctx, timeout)
+			defer cancel()
+		}
+		if err := c.resolve(rctx, addr.Addr()); err != nil {
 			return nil, err
 		}
-		conn, err = c.eng.Load().Dial(ctx, addr)
+		if timeout > 0 {
+			if timeout -= time.Since(start); timeout <= 0 {
+				return nil, context.DeadlineExceeded
+			}
+		}
+		conn, err = c.eng.Load().DialTimeout(ctx, addr, timeout)
 	}
 	switch {
 	case err == nil:

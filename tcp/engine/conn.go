@@ -447,6 +447,15 @@ func (e *Engine) closeListenerLocked(l *Listener) {
 // Dial opens a connection to remote. The local port comes from
 // Config.PickPort, or the engine's ephemeral search.
 func (e *Engine) Dial(ctx context.Context, remote netip.AddrPort) (*Conn, error) {
+	return e.DialTimeout(ctx, remote, 0)
+}
+
+// DialTimeout is Dial giving up after timeout (none if 0), with an error
+// matching context.DeadlineExceeded as a deadline in ctx would give. The
+// limit lives in the engine's timer wheel: a proxy's dial then needs no
+// context and runtime timer of its own, three allocations and 3% of its CPU
+// with one request per connection.
+func (e *Engine) DialTimeout(ctx context.Context, remote netip.AddrPort, timeout time.Duration) (*Conn, error) {
 	if !remote.Addr().Is4() || remote.Port() == 0 {
 		return nil, fmt.Errorf("engine: dial %q: not an IPv4 address and port", remote.String())
 	}
@@ -474,11 +483,14 @@ func (e *Engine) Dial(ctx context.Context, remote netip.AddrPort) (*Conn, error)
 	t.iss = e.isn(port, rip, remote.Port(), now)
 	t.sndUna, t.sndNxt, t.sndMax = t.iss, t.iss+1, t.iss+1
 	t.state = StateSynSent
+	if timeout > 0 {
+		t.dialBy = now + int64(timeout)
+	}
 	e.insert(t)
 	c := e.newConn(t)
 	e.sendSyn(t)
 	t.rttTiming, t.rttSeq, t.rttStart = true, t.iss, now
-	e.wheel.arm(t, now+t.rto)
+	e.wheel.arm(t, t.synDue(now))
 	done := ctx.Done()
 	if done != nil {
 		c.dialed = make(chan struct{}, 1)

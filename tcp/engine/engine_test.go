@@ -254,24 +254,31 @@ func TestIdleConnHoldsNoBuffers(t *testing.T) {
 	sc.Close()
 }
 
-// TestDialEndsWithItsContext dials a peer that drops every frame, so that
-// only the context can end the dial, and checks that it ends with the
-// context's error, well before the first SYN retransmission, and leaves no
-// connection behind.
-func TestDialEndsWithItsContext(t *testing.T) {
+// TestDialEndsWithItsLimit dials a peer that drops every frame, so that
+// only the context or DialTimeout's limit can end the dial, and checks
+// that it ends with their error, well before the first SYN
+// retransmission, and leaves no connection behind.
+func TestDialEndsWithItsLimit(t *testing.T) {
 	tests := []struct {
-		name string
-		ctx  func() (context.Context, context.CancelFunc)
-		want error
+		name    string
+		ctx     func() (context.Context, context.CancelFunc)
+		timeout time.Duration
+		want    error
 	}{
-		{"deadline", func() (context.Context, context.CancelFunc) {
+		{"context deadline", func() (context.Context, context.CancelFunc) {
 			return context.WithTimeout(context.Background(), 50*time.Millisecond)
-		}, context.DeadlineExceeded},
+		}, 0, context.DeadlineExceeded},
 		{"cancel", func() (context.Context, context.CancelFunc) {
 			ctx, cancel := context.WithCancel(context.Background())
 			time.AfterFunc(50*time.Millisecond, cancel)
 			return ctx, cancel
-		}, context.Canceled},
+		}, 0, context.Canceled},
+		{"DialTimeout", func() (context.Context, context.CancelFunc) {
+			return context.Background(), func() {}
+		}, 50 * time.Millisecond, context.DeadlineExceeded},
+		{"DialTimeout, cancellable context", func() (context.Context, context.CancelFunc) {
+			return context.WithCancel(context.Background())
+		}, 50 * time.Millisecond, context.DeadlineExceeded},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -279,12 +286,12 @@ func TestDialEndsWithItsContext(t *testing.T) {
 			ctx, cancel := tt.ctx()
 			defer cancel()
 			start := time.Now()
-			c, err := p.b.Dial(ctx, netip.AddrPortFrom(p.addrA, 80))
+			c, err := p.b.DialTimeout(ctx, netip.AddrPortFrom(p.addrA, 80), tt.timeout)
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("Dial = %v, %v; want error %v", c, err, tt.want)
 			}
 			if d := time.Since(start); d > 500*time.Millisecond {
-				t.Errorf("Dial took %v to see its context end", d)
+				t.Errorf("Dial took %v to end", d)
 			}
 			if n := len(p.b.states()); n != 0 {
 				t.Errorf("engine holds %d connections after the dial ended: %v", n, p.b.states())

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"net/netip"
 	"syscall"
@@ -105,8 +106,9 @@ type tcb struct {
 	rttSeq            uint32
 	rttStart          int64
 	retries           int
-	persist           bool // the timer is a zero-window probe timer
-	synRetried        bool // the SYN went again after a stray ACK (synSentInput)
+	persist           bool  // the timer is a zero-window probe timer
+	synRetried        bool  // the SYN went again after a stray ACK (synSentInput)
+	dialBy            int64 // when an unanswered dial gives up (DialTimeout); 0 for never
 
 	// Timer wheel links.
 	tprev, tnext *tcb
@@ -194,6 +196,16 @@ func (e *Engine) releaseRcv(t *tcb) {
 	}
 }
 
+// synDue is when the timer of an unanswered SYN fires: for its
+// retransmission, or for the dial's time limit if that comes first.
+func (t *tcb) synDue(now int64) int64 {
+	at := now + t.rto
+	if t.dialBy != 0 && t.dialBy < at {
+		at = t.dialBy
+	}
+	return at
+}
+
 // recycle returns a finished tcb with no handle to the free list.
 func (e *Engine) recycle(t *tcb) {
 	e.putBuf(t.rcv.buf)
@@ -241,6 +253,11 @@ func (e *Engine) fireLocked(t *tcb, now int64) {
 	case StateTimeWait, StateFinWait2:
 		e.finishLocked(t)
 	case StateSynSent, StateSynRcvd:
+		if t.dialBy != 0 && now >= t.dialBy {
+			e.stats.timeouts.Add(1)
+			e.abortLocked(t, context.DeadlineExceeded, false)
+			return
+		}
 		if t.retries >= maxSynRetries {
 			e.stats.timeouts.Add(1)
 			e.abortLocked(t, errTimeout, t.state == StateSynRcvd)
@@ -252,7 +269,7 @@ func (e *Engine) fireLocked(t *tcb, now int64) {
 		e.stats.retransmits.Add(1)
 		e.stats.synRetransmits.Add(1)
 		e.sendSyn(t)
-		e.wheel.arm(t, now+t.rto)
+		e.wheel.arm(t, t.synDue(now))
 	case StateClosed:
 	default:
 		if t.sndMax != t.sndUna { // data or FIN outstanding: RTO (RFC 6298 5.4-5.7)
