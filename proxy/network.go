@@ -20,6 +20,14 @@ type Network interface {
 	Dial(ctx context.Context, addr netip.AddrPort) (net.Conn, error)
 }
 
+// timeoutDialer is implemented by Networks that take a dial's time limit
+// directly, with an error matching context.DeadlineExceeded when it
+// passes (package tcp's native engine keeps it in its timer wheel): a dial
+// then needs no context and runtime timer of its own.
+type timeoutDialer interface {
+	DialTimeout(ctx context.Context, addr netip.AddrPort, timeout time.Duration) (net.Conn, error)
+}
+
 // closeWriter is implemented by connections that can half-close
 // (*net.TCPConn, gVisor's gonet.TCPConn).
 type closeWriter interface {

@@ -206,13 +206,7 @@ func (s *Session) Connect(be *Backend, key []byte) (*Upstream, error) {
 
 // dial connects to srv and writes a PROXY header if the server wants one.
 func (s *Session) dial(srv *Server) (net.Conn, error) {
-	ctx := s.ctx
-	if t := srv.Backend.Config.Timeouts.Connect; t > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, t)
-		defer cancel()
-	}
-	c, err := s.Net.Dial(ctx, srv.Config.Addr)
+	c, err := s.dialTimeout(srv.Config.Addr, srv.Backend.Config.Timeouts.Connect)
 	if err != nil {
 		return nil, err
 	}
@@ -228,6 +222,21 @@ func (s *Session) dial(srv *Server) (net.Conn, error) {
 		}
 	}
 	return c, nil
+}
+
+// dialTimeout dials addr, giving up after timeout (none if 0) or when the
+// session's context ends.
+func (s *Session) dialTimeout(addr netip.AddrPort, timeout time.Duration) (net.Conn, error) {
+	if d, ok := s.Net.(timeoutDialer); ok {
+		return d.DialTimeout(s.ctx, addr, timeout)
+	}
+	ctx := s.ctx
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	return s.Net.Dial(ctx, addr)
 }
 
 func proxyVersion(c *config.Server) int {

@@ -1,6 +1,9 @@
 package proxy
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"slices"
@@ -296,6 +299,61 @@ func TestConnAddrs(t *testing.T) {
 			remote, local := connAddrs(tt.conn)
 			if remote != tt.wantRemote || local != tt.wantLoc {
 				t.Errorf("connAddrs = %v, %v; want %v, %v", remote, local, tt.wantRemote, tt.wantLoc)
+			}
+		})
+	}
+}
+
+// dialRecorder is a Network that records how it was asked to dial.
+type dialRecorder struct {
+	deadline time.Time // of Dial's context; zero if none
+	dialled  bool
+}
+
+func (n *dialRecorder) Listen(netip.AddrPort) (net.Listener, error) {
+	return nil, errors.ErrUnsupported
+}
+
+func (n *dialRecorder) Dial(ctx context.Context, _ netip.AddrPort) (net.Conn, error) {
+	n.dialled = true
+	n.deadline, _ = ctx.Deadline()
+	return nil, errors.ErrUnsupported
+}
+
+// timeoutRecorder also takes the limit directly, which must win.
+type timeoutRecorder struct {
+	dialRecorder
+	timeout time.Duration
+	called  bool
+}
+
+func (n *timeoutRecorder) DialTimeout(_ context.Context, _ netip.AddrPort, d time.Duration) (net.Conn, error) {
+	n.called, n.timeout = true, d
+	return nil, errors.ErrUnsupported
+}
+
+func TestSessionDialTimeout(t *testing.T) {
+	addr := netip.MustParseAddrPort("10.0.0.20:80")
+	for _, limit := range []time.Duration{0, 5 * time.Second} {
+		t.Run(fmt.Sprint("limit ", limit), func(t *testing.T) {
+			plain := &dialRecorder{}
+			s := &Session{Net: plain, ctx: context.Background()}
+			start := time.Now()
+			s.dialTimeout(addr, limit)
+			switch {
+			case !plain.dialled:
+				t.Errorf("plain Network: Dial not called")
+			case limit == 0 && !plain.deadline.IsZero():
+				t.Errorf("plain Network: context has a deadline %v without a limit", plain.deadline)
+			case limit > 0 && (plain.deadline.Before(start.Add(limit)) || plain.deadline.After(time.Now().Add(limit))):
+				t.Errorf("plain Network: context deadline %v, want %v from the call", plain.deadline, limit)
+			}
+			direct := &timeoutRecorder{}
+			s.Net = direct
+			s.dialTimeout(addr, limit)
+			if !direct.called || direct.dialled || direct.timeout != limit {
+				t.Errorf("timeout Network: DialTimeout called %v with %v, Dial called %v; want DialTimeout with %v only",
+					direct.called, direct.timeout, direct.dialled, limit)
 			}
 		})
 	}
