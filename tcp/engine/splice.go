@@ -67,7 +67,7 @@ func (c *Conn) Splice(peer net.Conn, idle [2]time.Duration, moves func(dir, n in
 	sp := &splice{conns: [2]*Conn{c, p}, idle: idle, done: make(chan struct{}, 1), moves: moves}
 	e.lock()
 	for i, x := range sp.conns {
-		if x.closed || x.sp != nil {
+		if x.closed.Load() || x.sp != nil {
 			e.mu.Unlock()
 			return moved, i, x.opError("splice", net.ErrClosed)
 		}
