@@ -36,7 +36,10 @@ func extendDeadline(idle time.Duration, dead *time.Time, set func(time.Time) err
 	if idle <= 0 {
 		return
 	}
-	if want := time.Now().Add(idle); dead.IsZero() || want.Sub(*dead) > idle/8 {
+	// time.Until reads the monotonic clock only; time.Now, read only
+	// when the deadline moves, reads the wall clock too.
+	if dead.IsZero() || time.Until(*dead) < idle-idle/8 {
+		want := time.Now().Add(idle)
 		set(want)
 		*dead = want
 	}

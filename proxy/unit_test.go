@@ -358,3 +358,35 @@ func TestSessionDialTimeout(t *testing.T) {
 		})
 	}
 }
+
+func TestExtendDeadline(t *testing.T) {
+	const idle = 8 * time.Second
+	now := time.Now()
+	tests := []struct {
+		name string
+		idle time.Duration
+		dead time.Time
+		set  bool
+	}{
+		{"no timeout", 0, time.Time{}, false},
+		{"first call", idle, time.Time{}, true},
+		{"fresh deadline", idle, now.Add(idle), false},
+		{"less than an eighth behind", idle, now.Add(idle - idle/16), false},
+		{"more than an eighth behind", idle, now.Add(idle - idle/4), true},
+		{"passed", idle, now.Add(-time.Second), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dead := tt.dead
+			var got time.Time
+			calls := 0
+			extendDeadline(tt.idle, &dead, func(d time.Time) error { got = d; calls++; return nil })
+			if (calls == 1) != tt.set || calls > 1 {
+				t.Fatalf("set called %d times, want set=%v", calls, tt.set)
+			}
+			if tt.set && (got != dead || got.Before(now.Add(idle)) || got.After(time.Now().Add(idle))) {
+				t.Errorf("deadline set to %v (kept %v), want now+%v", got, dead, idle)
+			}
+		})
+	}
+}
