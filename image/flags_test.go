@@ -32,3 +32,29 @@ func TestEngineFlag(t *testing.T) {
 		}
 	}
 }
+
+func TestPinFlag(t *testing.T) {
+	tests := []struct {
+		args []string
+		ok   bool
+		pin  bool
+	}{
+		{nil, true, true},
+		{[]string{"-pin=false"}, true, false},
+		{[]string{"-pin=true"}, true, true},
+		{[]string{"-pin=sometimes"}, false, false},
+	}
+	for _, tt := range tests {
+		f, err := parseFlags(tt.args)
+		if (err == nil) != tt.ok {
+			t.Errorf("parseFlags(%q): %v, want ok %v", tt.args, err, tt.ok)
+			continue
+		}
+		if tt.ok && f.pin != tt.pin {
+			t.Errorf("parseFlags(%q): pin %v, want %v", tt.args, f.pin, tt.pin)
+		}
+		if tt.ok && (pinFunc(f.pin) != nil) != tt.pin {
+			t.Errorf("parseFlags(%q): pinFunc is nil: %v, want a function %v", tt.args, pinFunc(f.pin) == nil, tt.pin)
+		}
+	}
+}

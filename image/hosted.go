@@ -40,6 +40,8 @@ type hostedFlags struct {
 	// contention is the sampling for the mutex and block profiles served
 	// under /debug/pprof/: 0 leaves them off.
 	contention int
+	// pin binds each queue's worker to a CPU of its own (hosted.Pin).
+	pin bool
 }
 
 func parseFlags(args []string) (hostedFlags, error) {
@@ -55,6 +57,7 @@ func parseFlags(args []string) (hostedFlags, error) {
 	fs.StringVar(&f.steering, "steering", "ebpf", "`mode` of flow steering: ebpf (in the TAP, software fallback if refused) or software")
 	fs.StringVar(&f.offload, "offload", "auto", "`mode` of TAP offloads (IFF_VNET_HDR, checksum and TCP segmentation): on, off, or auto (on, else off if the kernel refuses)")
 	fs.StringVar(&f.engine, "engine", "native", "TCP `engine`: native (the per-core engine of tcp/engine), or gvisor (gVisor's netstack, the reference)")
+	fs.BoolVar(&f.pin, "pin", true, "bind each queue's worker to a CPU of its own: a lower p99 in keep-alive; -pin=false gives more connections per second where the load generator shares the CPUs")
 	fs.IntVar(&f.contention, "contention", 0, "sample 1 in `n` mutex contentions and blocking events of n ns or more for /debug/pprof/mutex and /block (0: off)")
 	if err := fs.Parse(args); err != nil {
 		return f, err
@@ -135,7 +138,7 @@ func runHosted(f hostedFlags, log *slog.Logger) error {
 	app, err := newAppliance(cfg, settings{
 		queues:   tap.Queues(),
 		steering: tcp.MixSteering{N: queues},
-		pin:      hosted.Pin,
+		pin:      pinFunc(f.pin),
 		addr:     addr,
 		gateway:  gw,
 		mac:      mac,
@@ -223,4 +226,12 @@ func hostedAddress(f hostedFlags, cfg *config.Config) (netip.Prefix, netip.Addr,
 func localMAC(a netip.Addr) net.HardwareAddr {
 	b := a.As4()
 	return net.HardwareAddr{0x02, 0xbb, b[0], b[1], b[2], b[3]}
+}
+
+// pinFunc is the worker pinning of -pin: hosted.Pin, or none.
+func pinFunc(pin bool) func(core int) error {
+	if !pin {
+		return nil
+	}
+	return hosted.Pin
 }
