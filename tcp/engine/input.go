@@ -535,16 +535,22 @@ func (e *Engine) checkFin(t *tcb, now int64) {
 	}
 	t.rcvClosed = true
 	t.rcvNxt++
-	t.ackNow = true
-	e.schedule(t)
 	switch t.state {
 	case StateSynRcvd, StateEstablished:
 		t.state = StateCloseWait
+		// An application usually closes once it reads EOF: hold the
+		// ACK for its FIN to carry, one segment instead of two, as
+		// Linux does (tcp_fin enters pingpong mode). The timer sends
+		// it alone otherwise.
+		e.delayAck(t)
 	case StateFinWait1:
 		t.state = StateClosing
+		t.ackNow = true
 	case StateFinWait2:
 		e.enterTimeWait(t, now)
+		t.ackNow = true
 	}
+	e.schedule(t)
 	if t.handle != nil {
 		if t.handle.sp != nil {
 			e.spliceInput(t.handle)
