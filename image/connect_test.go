@@ -43,12 +43,8 @@ backend full
 // engine: the native one keeps the limit in its timer wheel (DialTimeout),
 // gVisor gets it as a context.
 func TestConnectTimeout(t *testing.T) {
-	if _, err := exec.LookPath("curl"); err != nil {
-		t.Skip("skipping: curl is not installed (.ci/run installs it)")
-	}
-	for _, engine := range engines {
-		t.Run("engine="+engine, func(t *testing.T) { testConnectTimeout(t, engine) })
-	}
+	requireCurl(t)
+	withEachEngine(t, testConnectTimeout)
 }
 
 func testConnectTimeout(t *testing.T, engine string) {

@@ -122,13 +122,26 @@ func tcpCounters(t *testing.T, ns string) map[string]int64 {
 // run over.
 var engines = []string{"gvisor", "native"}
 
+// withEachEngine runs test as a subtest for each TCP engine.
+func withEachEngine(t *testing.T, test func(t *testing.T, engine string)) {
+	for _, engine := range engines {
+		t.Run("engine="+engine, func(t *testing.T) { test(t, engine) })
+	}
+}
+
+// requireCurl skips t where curl is missing.
+func requireCurl(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("skipping: curl is not installed (.ci/run installs it)")
+	}
+}
+
 // TestL4ThroughKernelClientToNginx fetches through the appliance in mode
 // tcp, with each TCP engine: byte-exact bodies, no resets in the client's
 // namespace, no steering misses, and connections on both cores.
 func TestL4ThroughKernelClientToNginx(t *testing.T) {
-	for _, engine := range engines {
-		t.Run("engine="+engine, func(t *testing.T) { testL4ThroughKernelClientToNginx(t, engine) })
-	}
+	withEachEngine(t, testL4ThroughKernelClientToNginx)
 }
 
 func testL4ThroughKernelClientToNginx(t *testing.T, engine string) {

@@ -44,12 +44,8 @@ backend nginx
 // reaches nginx, and /metrics parses with Prometheus's own parser. It runs
 // with each TCP engine.
 func TestL7ThroughAppliance(t *testing.T) {
-	if _, err := exec.LookPath("curl"); err != nil {
-		t.Skip("skipping: curl is not installed (.ci/run installs it)")
-	}
-	for _, engine := range engines {
-		t.Run("engine="+engine, func(t *testing.T) { testL7ThroughAppliance(t, engine) })
-	}
+	requireCurl(t)
+	withEachEngine(t, testL7ThroughAppliance)
 }
 
 func testL7ThroughAppliance(t *testing.T, engine string) {

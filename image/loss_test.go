@@ -59,9 +59,7 @@ func dropPercent(t *testing.T, ns, ifname string, pct int32) {
 // bridge, both ways: the appliance's engine and the kernel retransmit, and
 // every response still arrives whole.
 func TestL4UnderPacketLoss(t *testing.T) {
-	for _, engine := range engines {
-		t.Run("engine="+engine, func(t *testing.T) { testL4UnderPacketLoss(t, engine) })
-	}
+	withEachEngine(t, testL4UnderPacketLoss)
 }
 
 func testL4UnderPacketLoss(t *testing.T, engine string) {
