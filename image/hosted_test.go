@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
@@ -41,8 +42,15 @@ backend nginx
 
 // fetchFromClient fetches path through the appliance n times with up to
 // parallel connections at once, each on a new connection from the client
-// namespace, and checks every body against want.
+// namespace, and checks every body against want. Each connection has
+// fetchTimeout to deliver its body.
 func fetchFromClient(t *testing.T, tp *topology, path string, want []byte, n, parallel int) {
+	t.Helper()
+	fetchFromClientWithin(t, tp, path, want, n, parallel, fetchTimeout)
+}
+
+// fetchFromClientWithin is fetchFromClient with timeout for each connection.
+func fetchFromClientWithin(t *testing.T, tp *topology, path string, want []byte, n, parallel int, timeout time.Duration) {
 	t.Helper()
 	var (
 		mu       sync.Mutex
@@ -64,7 +72,7 @@ func fetchFromClient(t *testing.T, tp *topology, path string, want []byte, n, pa
 					if err != nil {
 						return fmt.Errorf("connection %d: %w", i, err)
 					}
-					body, err := fetch(conn, path)
+					body, err := fetchWithin(conn, path, timeout)
 					conn.Close()
 					if err != nil {
 						return fmt.Errorf("connection %d: %w", i, err)

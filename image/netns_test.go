@@ -231,10 +231,19 @@ func (a *runningAppliance) cores(t testing.TB) []coreReport {
 	return r
 }
 
+// fetchTimeout is how long a connection of the end-to-end tests has to
+// deliver its response.
+const fetchTimeout = 10 * time.Second
+
 // fetch sends an HTTP/1.0 GET for path over conn and returns the response
-// body after checking for a 200 status.
+// body after checking for a 200 status, within fetchTimeout.
 func fetch(conn net.Conn, path string) ([]byte, error) {
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	return fetchWithin(conn, path, fetchTimeout)
+}
+
+// fetchWithin is fetch with its own time limit.
+func fetchWithin(conn net.Conn, path string, timeout time.Duration) ([]byte, error) {
+	conn.SetDeadline(time.Now().Add(timeout))
 	if _, err := fmt.Fprintf(conn, "GET %s HTTP/1.0\r\nHost: bareproxy\r\n\r\n", path); err != nil {
 		return nil, err
 	}
