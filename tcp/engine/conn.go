@@ -79,6 +79,15 @@ type engineLock Engine
 func (l *engineLock) Lock()   { (*Engine)(l).lock() }
 func (l *engineLock) Unlock() { (*Engine)(l).unlock() }
 
+// inputEnded tells c's splice, if any, and every waiter of c that c's
+// receiving side ended: a FIN, or the connection's end.
+func (e *Engine) inputEnded(c *Conn) {
+	if c.sp != nil {
+		e.spliceInput(c)
+	}
+	c.wakeAll()
+}
+
 func (c *Conn) wakeAll() {
 	c.readable.Broadcast()
 	c.writable.Broadcast()
@@ -118,11 +127,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 				return 0, nil
 			}
 			n := t.rcv.read(p)
-			e.releaseBuf(&t.rcv, t.nooo > 0)
-			if t.state != StateClosed && t.wantWindowUpdate() {
-				t.ackNow = true
-				e.schedule(t)
-			}
+			e.rcvConsumed(t)
 			// The FIN came behind the data: say so now, so that a
 			// proxy can pass both on in one segment.
 			eof := t.rcv.n == 0 && t.rcvClosed
@@ -181,7 +186,7 @@ func (c *Conn) write(p []byte, fin bool) (int, error) {
 			err := t.err
 			e.mu.Unlock()
 			return total, c.opError("write", err)
-		case t.finQueued || (t.state != StateEstablished && t.state != StateCloseWait):
+		case !t.sendOpen():
 			e.mu.Unlock()
 			return total, c.opError("write", syscall.EPIPE)
 		}
@@ -322,7 +327,7 @@ func (c *Conn) wait(waits *atomic.Bool, deadline *atomic.Int64, timer *deadlineT
 		if now >= d {
 			return true
 		}
-		timer.arm(c, d, now, cond)
+		timer.arm(c.e, d, now, cond)
 	}
 	cond.Wait()
 	return false
@@ -354,12 +359,18 @@ func (c *Conn) setDeadline(d time.Time, deadline *atomic.Int64, waits *atomic.Bo
 	}
 	deadline.Store(c.e.deadline(d))
 	if waits.Load() {
-		// The waiter arms its timer for d, or finds it passed.
-		c.e.mu.Lock()
-		cond.Signal()
-		c.e.mu.Unlock()
+		c.e.signal(cond) // the waiter arms its timer for d, or finds it passed
 	}
 	return nil
+}
+
+// signal wakes cond's waiter from outside the engine's lock, taking it:
+// the waiter checks its deadline and then waits, both under the lock, so
+// a signal sent between the two without it would be lost.
+func (e *Engine) signal(cond *sync.Cond) {
+	e.mu.Lock()
+	cond.Signal()
+	e.mu.Unlock()
 }
 
 // deadlineTimer wakes a waiting Read or Write at its deadline. It is armed
@@ -373,20 +384,15 @@ type deadlineTimer struct {
 	at int64 // engine clock when t fires; 0 if never armed
 }
 
-// arm makes sure cond is signalled by deadline d (engine clock, after
-// now). The timer signals under the engine's lock: the deadline may pass
-// between the waiter's check and its Wait, both under the lock.
-func (dt *deadlineTimer) arm(c *Conn, d, now int64, cond *sync.Cond) {
+// arm makes sure cond is signalled (Engine.signal) by deadline d (engine
+// clock, after now).
+func (dt *deadlineTimer) arm(e *Engine, d, now int64, cond *sync.Cond) {
 	if dt.at > now && dt.at <= d {
 		return // due by d already
 	}
 	dt.at = d
 	if dt.t == nil {
-		dt.t = time.AfterFunc(time.Duration(d-now), func() {
-			c.e.mu.Lock()
-			cond.Signal()
-			c.e.mu.Unlock()
-		})
+		dt.t = time.AfterFunc(time.Duration(d-now), func() { e.signal(cond) })
 		return
 	}
 	dt.t.Reset(time.Duration(d - now))

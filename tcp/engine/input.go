@@ -552,9 +552,6 @@ func (e *Engine) checkFin(t *tcb, now int64) {
 	}
 	e.schedule(t)
 	if t.handle != nil {
-		if t.handle.sp != nil {
-			e.spliceInput(t.handle)
-		}
-		t.handle.wakeAll()
+		e.inputEnded(t.handle)
 	}
 }

@@ -223,6 +223,17 @@ func (e *Engine) resetFor(s *segment) {
 	e.send(&h, nil, nil, nil, 0)
 }
 
+// rcvConsumed follows bytes taken from t's receive buffer, by a Read or a
+// splice: the buffer goes back to the free list once empty, and the peer
+// hears of the opened window when it needs to.
+func (e *Engine) rcvConsumed(t *tcb) {
+	e.releaseBuf(&t.rcv, t.nooo > 0)
+	if t.state != StateClosed && t.wantWindowUpdate() {
+		t.ackNow = true
+		e.schedule(t)
+	}
+}
+
 // wantWindowUpdate reports whether reading has opened the window enough to
 // tell the peer: at all when the advertised window was zero, else by
 // min(buffer/2, MSS) (receiver silly-window avoidance, RFC 9293

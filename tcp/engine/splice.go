@@ -152,8 +152,7 @@ func (e *Engine) spliceMove(sp *splice, i int) {
 	if sp.eof[i] {
 		return
 	}
-	writable := !dst.finQueued && (dst.state == StateEstablished || dst.state == StateCloseWait)
-	if src.rcv.n > 0 && !writable {
+	if src.rcv.n > 0 && !dst.sendOpen() {
 		e.spliceEnd(sp, 1-i, syscall.EPIPE)
 		return
 	}
@@ -163,17 +162,13 @@ func (e *Engine) spliceMove(sp *splice, i int) {
 		dst.snd.write(p1)
 		dst.snd.write(p2)
 		src.rcv.discard(n)
-		e.releaseBuf(&src.rcv, src.nooo > 0)
+		e.rcvConsumed(src)
 		sp.moved[i] += int64(n)
 		sp.last = e.clock()
 		if sp.moves != nil {
 			sp.moves(i, n)
 		}
 		e.stats.splicedBytes.Add(uint64(n))
-		if src.state != StateClosed && src.wantWindowUpdate() {
-			src.ackNow = true
-			e.schedule(src)
-		}
 		e.schedule(dst)
 	}
 	if src.rcv.n == 0 && src.rcvClosed {

@@ -177,10 +177,7 @@ func (e *Engine) finishLocked(t *tcb) {
 	e.putBuf(t.snd.buf)
 	t.snd = ring{}
 	if t.handle != nil {
-		if t.handle.sp != nil {
-			e.spliceInput(t.handle)
-		}
-		t.handle.wakeAll()
+		e.inputEnded(t.handle)
 		return
 	}
 	e.recycle(t)
@@ -194,6 +191,12 @@ func (e *Engine) releaseRcv(t *tcb) {
 		e.putBuf(t.rcv.buf)
 		t.rcv = ring{}
 	}
+}
+
+// sendOpen reports whether t may still take bytes to send: established
+// (or the peer closed first) and no FIN queued.
+func (t *tcb) sendOpen() bool {
+	return !t.finQueued && (t.state == StateEstablished || t.state == StateCloseWait)
 }
 
 // synDue is when the timer of an unanswered SYN fires: for its
