@@ -260,23 +260,17 @@ func (c *Core) dialEngine(ctx context.Context, addr netip.AddrPort, timeout time
 		// The engine's Resolve (cachedNeighbour) looked the next hop
 		// up and the table lacks it: ARP for it, then dial again. The
 		// common dial makes that one synchronous lookup only, and only
-		// this rare one pays for a context with the time limit.
-		start := time.Now()
-		rctx := ctx
+		// this rare one pays for a context with the time limit, which
+		// then bounds both the lookup and the dial.
 		if timeout > 0 {
 			var cancel context.CancelFunc
-			rctx, cancel = context.WithTimeout(ctx, timeout)
+			ctx, cancel = context.WithTimeout(ctx, timeout)
 			defer cancel()
 		}
-		if err := c.resolve(rctx, addr.Addr()); err != nil {
+		if err := c.resolve(ctx, addr.Addr()); err != nil {
 			return nil, err
 		}
-		if timeout > 0 {
-			if timeout -= time.Since(start); timeout <= 0 {
-				return nil, context.DeadlineExceeded
-			}
-		}
-		conn, err = c.eng.Load().DialTimeout(ctx, addr, timeout)
+		conn, err = c.eng.Load().Dial(ctx, addr)
 	}
 	switch {
 	case err == nil:
