@@ -9,18 +9,17 @@ import (
 )
 
 // memLink carries frames from one engine to another in memory, with
-// optional loss, reordering and duplication. Transmit queues copies; one
-// goroutine delivers them in batches, so Transmit never calls into an
-// engine.
+// optional loss, reordering and duplication. Transmit queues copies; a
+// linkWorker's goroutine delivers them in batches, so Transmit never calls
+// into an engine.
 type memLink struct {
 	mu      sync.Mutex
 	q       [][]byte
 	held    []byte // a frame held back to reorder it after the next
 	rng     *rand.Rand
 	deliver func(frames [][]byte)
-	notify  chan struct{}
-	done    chan struct{}
-	wg      sync.WaitGroup
+	w       *linkWorker
+	batch   [][]byte // the worker's, between drains
 	// free holds delivered frames' buffers for reuse, under mu: a
 	// sync.Pool of *[]byte cost an allocation per frame, half of the
 	// benchmark's allocations, none of them the engine's.
@@ -38,25 +37,66 @@ type impairment struct {
 }
 
 func newMemLink(seed uint64, imp impairment) *memLink {
-	l := &memLink{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), notify: make(chan struct{}, 1),
-		done: make(chan struct{}), imp: imp}
-	return l
+	return &memLink{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), imp: imp}
 }
 
 func (l *memLink) start(to *Engine) {
 	l.startFunc(func(frames [][]byte) { to.DeliverBatch(frames, nil) })
 }
 
-// startFunc starts delivering batches of frames to deliver.
+// startFunc starts delivering batches of frames to deliver, on a worker of
+// the link's own.
 func (l *memLink) startFunc(deliver func(frames [][]byte)) {
 	l.deliver = deliver
-	l.wg.Add(1)
-	go l.deliverLoop()
+	startWorker(l)
 }
 
-func (l *memLink) stop() {
-	close(l.done)
-	l.wg.Wait()
+func (l *memLink) stop() { l.w.stop() }
+
+// linkWorker delivers the frames of one or more links on one goroutine.
+// Given both links of a pair, it is that pair's core worker: as a core's
+// worker serves its NIC queue in both directions, a frame that one engine
+// sends while handling a batch is delivered on the worker's next pass, with
+// no goroutine woken for it.
+type linkWorker struct {
+	links  []*memLink
+	notify chan struct{}
+	done   chan struct{}
+	once   sync.Once
+	wg     sync.WaitGroup
+}
+
+// startWorker starts one worker for links, whose deliver funcs are set.
+func startWorker(links ...*memLink) *linkWorker {
+	w := &linkWorker{links: links, notify: make(chan struct{}, 1), done: make(chan struct{})}
+	for _, l := range links {
+		l.w = w
+	}
+	w.wg.Add(1)
+	go w.run()
+	return w
+}
+
+func (w *linkWorker) stop() {
+	w.once.Do(func() { close(w.done) })
+	w.wg.Wait()
+}
+
+func (w *linkWorker) run() {
+	defer w.wg.Done()
+	for {
+		select {
+		case <-w.done:
+			return
+		case <-w.notify:
+		}
+		for busy := true; busy; {
+			busy = false
+			for _, l := range w.links {
+				busy = l.drain() || busy
+			}
+		}
+	}
 }
 
 // copyFrame copies f into a free buffer; l.mu must be held.
@@ -100,38 +140,33 @@ func (l *memLink) Transmit(frames [][]byte) {
 	}
 	l.mu.Unlock()
 	select {
-	case l.notify <- struct{}{}:
+	case l.w.notify <- struct{}{}:
 	default:
 	}
 }
 
-func (l *memLink) deliverLoop() {
-	defer l.wg.Done()
-	var batch [][]byte
-	for {
-		select {
-		case <-l.done:
-			return
-		case <-l.notify:
-		}
-		for {
-			l.mu.Lock()
-			batch, l.q = l.q, batch[:0]
-			if len(batch) == 0 && l.held != nil { // never strand a held frame
-				batch = append(batch, l.held)
-				l.held = nil
-			}
-			l.mu.Unlock()
-			if len(batch) == 0 {
-				break
-			}
-			l.deliver(batch)
-			l.mu.Lock()
-			l.free = append(l.free, batch...)
-			l.mu.Unlock()
-			clear(batch)
-		}
+// drain delivers the frames queued on l, if any, and reports whether there
+// were any. Only l's worker calls it.
+func (l *memLink) drain() bool {
+	l.mu.Lock()
+	batch := l.batch
+	batch, l.q = l.q, batch[:0]
+	if len(batch) == 0 && l.held != nil { // never strand a held frame
+		batch = append(batch, l.held)
+		l.held = nil
 	}
+	l.mu.Unlock()
+	if len(batch) == 0 {
+		l.batch = batch
+		return false
+	}
+	l.deliver(batch)
+	l.mu.Lock()
+	l.free = append(l.free, batch...)
+	l.mu.Unlock()
+	clear(batch)
+	l.batch = batch[:0]
+	return true
 }
 
 // pair is two engines joined by two links.
@@ -167,13 +202,13 @@ func newPair(t testing.TB, imp impairment, mod func(*Config)) *pair {
 		mod(&cb)
 	}
 	p.a, p.b = New(ca), New(cb)
-	p.ab.start(p.b)
-	p.ba.start(p.a)
+	p.ab.deliver = func(frames [][]byte) { p.b.DeliverBatch(frames, nil) }
+	p.ba.deliver = func(frames [][]byte) { p.a.DeliverBatch(frames, nil) }
+	w := startWorker(p.ab, p.ba)
 	t.Cleanup(func() {
 		p.a.Close()
 		p.b.Close()
-		p.ab.stop()
-		p.ba.stop()
+		w.stop()
 	})
 	return p
 }
