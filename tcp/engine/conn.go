@@ -55,6 +55,12 @@ type Conn struct {
 	// at 0.8 µs and three allocations a dial).
 	dialed chan struct{}
 	sp     *splice // set while Splice runs
+	// handler runs the connection instead of goroutines (see Handler);
+	// inReady says it is queued for a call, wantWrite that a Write of
+	// its returned ErrWouldBlock.
+	handler   Handler
+	inReady   bool
+	wantWrite bool
 }
 
 var _ net.Conn = (*Conn)(nil)
@@ -89,6 +95,10 @@ func (e *Engine) inputEnded(c *Conn) {
 }
 
 func (c *Conn) wakeAll() {
+	if c.handler != nil {
+		c.e.markReady(c)
+		return
+	}
 	c.readable.Broadcast()
 	c.writable.Broadcast()
 	if c.dialed != nil {
@@ -148,6 +158,9 @@ func (c *Conn) Read(p []byte) (int, error) {
 		case t.state == StateClosed:
 			e.mu.Unlock()
 			return 0, io.EOF
+		case c.handler != nil:
+			e.mu.Unlock()
+			return 0, ErrWouldBlock
 		}
 		if c.wait(&c.readWaits, &c.rdDeadline, &c.rdTimer, &c.readable) {
 			e.mu.Unlock()
@@ -204,6 +217,11 @@ func (c *Conn) write(p []byte, fin bool) (int, error) {
 		if total == len(p) {
 			e.unlock()
 			return total, nil
+		}
+		if c.handler != nil {
+			c.wantWrite = true
+			e.unlock()
+			return total, ErrWouldBlock
 		}
 		if c.wait(&c.writeWaits, &c.wrDeadline, &c.wrTimer, &c.writable) {
 			e.unlock()
@@ -414,6 +432,7 @@ type Listener struct {
 	// Guarded by e.mu.
 	halfOpen int // connections in SYN-RECEIVED
 	closed   bool
+	handler  Handler // see Serve
 }
 
 // Listen listens on port of the engine's address.
@@ -493,41 +512,11 @@ func (e *Engine) Dial(ctx context.Context, remote netip.AddrPort) (*Conn, error)
 // context and runtime timer of its own, three allocations and 3% of its CPU
 // with one request per connection.
 func (e *Engine) DialTimeout(ctx context.Context, remote netip.AddrPort, timeout time.Duration) (*Conn, error) {
-	if !remote.Addr().Is4() || remote.Port() == 0 {
-		return nil, fmt.Errorf("engine: dial %q: not an IPv4 address and port", remote.String())
+	c, err := e.startDial(remote, timeout)
+	if err != nil {
+		return nil, err
 	}
-	var mac [6]byte
-	ok := false
-	if e.cfg.Resolve != nil {
-		mac, ok = e.cfg.Resolve(remote.Addr())
-	}
-	if !ok {
-		return nil, fmt.Errorf("engine: dial %q: %w", remote.String(), ErrNoNeighbour)
-	}
-	rip := remote.Addr().As4()
-	e.lock()
-	if e.closed {
-		e.mu.Unlock()
-		return nil, ErrClosed
-	}
-	port, ok := e.pickPort(remote, rip)
-	if !ok {
-		e.mu.Unlock()
-		return nil, fmt.Errorf("engine: dial %q: %w", remote.String(), syscall.EADDRNOTAVAIL)
-	}
-	t := e.newTCB(rip, remote.Port(), port, mac)
-	now := e.clock()
-	t.iss = e.isn(port, rip, remote.Port(), now)
-	t.sndUna, t.sndNxt, t.sndMax = t.iss, t.iss+1, t.iss+1
-	t.state = StateSynSent
-	if timeout > 0 {
-		t.dialBy = now + int64(timeout)
-	}
-	e.insert(t)
-	c := e.newConn(t)
-	e.sendSyn(t)
-	t.rttTiming, t.rttSeq, t.rttStart = true, t.iss, now
-	e.wheel.arm(t, t.synDue(now))
+	t := c.t
 	done := ctx.Done()
 	if done != nil {
 		c.dialed = make(chan struct{}, 1)
@@ -569,6 +558,47 @@ func (e *Engine) DialTimeout(ctx context.Context, remote netip.AddrPort, timeout
 		e.mu.Unlock()
 		return c, nil
 	}
+}
+
+// startDial sends a SYN to remote from a new connection, which it returns
+// with e.mu held.
+func (e *Engine) startDial(remote netip.AddrPort, timeout time.Duration) (*Conn, error) {
+	if !remote.Addr().Is4() || remote.Port() == 0 {
+		return nil, fmt.Errorf("engine: dial %q: not an IPv4 address and port", remote.String())
+	}
+	var mac [6]byte
+	ok := false
+	if e.cfg.Resolve != nil {
+		mac, ok = e.cfg.Resolve(remote.Addr())
+	}
+	if !ok {
+		return nil, fmt.Errorf("engine: dial %q: %w", remote.String(), ErrNoNeighbour)
+	}
+	rip := remote.Addr().As4()
+	e.lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil, ErrClosed
+	}
+	port, ok := e.pickPort(remote, rip)
+	if !ok {
+		e.mu.Unlock()
+		return nil, fmt.Errorf("engine: dial %q: %w", remote.String(), syscall.EADDRNOTAVAIL)
+	}
+	t := e.newTCB(rip, remote.Port(), port, mac)
+	now := e.clock()
+	t.iss = e.isn(port, rip, remote.Port(), now)
+	t.sndUna, t.sndNxt, t.sndMax = t.iss, t.iss+1, t.iss+1
+	t.state = StateSynSent
+	if timeout > 0 {
+		t.dialBy = now + int64(timeout)
+	}
+	e.insert(t)
+	c := e.newConn(t)
+	e.sendSyn(t)
+	t.rttTiming, t.rttSeq, t.rttStart = true, t.iss, now
+	e.wheel.arm(t, t.synDue(now))
+	return c, nil
 }
 
 // pickPort finds a local port whose 4-tuple with remote is free.

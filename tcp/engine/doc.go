@@ -17,6 +17,11 @@
 // is copied into the other's send buffer on the receive path, and its FIN
 // follows. An L4 proxy's bytes then move without waking any goroutine.
 //
+// A Handler runs connections to completion instead (Listener.Serve,
+// Engine.DialHandler): the engine tells it of each connection's news after
+// a batch of frames, on the core's worker, and its Reads and Writes return
+// ErrWouldBlock instead of waiting. No goroutine is woken per connection.
+//
 // Implemented: three-way handshake both ways (and simultaneous open), MSS
 // and window-scale options (RFC 7323 section 2), sequence arithmetic with
 // wrap-around, the receive window with receiver and sender silly-window

@@ -158,6 +158,13 @@ type Engine struct {
 	tsCache   [tsCacheSize]tsEntry // see ts.go
 	clockNow  int64                // see clock
 	clockSet  bool
+	ready     []*Conn // connections whose Handler has news, see runHandlers
+
+	// handlerMu keeps Handler calls from overlapping (the worker and the
+	// timer goroutine both run them) and guards handling, the batch
+	// being called.
+	handlerMu sync.Mutex
+	handling  []*Conn
 
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -275,7 +282,11 @@ func (e *Engine) Close() {
 		e.abortLocked(t, ErrClosed, true)
 	}
 	close(e.done)
+	news := len(e.ready) > 0
 	e.unlock()
+	if news { // handlers hear of their connections' end, as Reads would
+		e.runHandlers()
+	}
 	e.wg.Wait()
 }
 
@@ -302,7 +313,11 @@ func (e *Engine) Deliver(frame []byte) bool {
 	}
 	e.lock()
 	ok := e.inputLocked(&s)
+	news := len(e.ready) > 0
 	e.unlock()
+	if news {
+		e.runHandlers()
+	}
 	return ok
 }
 
@@ -328,7 +343,11 @@ func (e *Engine) DeliverBatch(frames [][]byte, handled []bool) {
 			handled[i] = ok
 		}
 	}
+	news := len(e.ready) > 0
 	e.unlock()
+	if news {
+		e.runHandlers()
+	}
 }
 
 // parse parses a received frame, after its virtio_net_hdr with
@@ -499,7 +518,11 @@ func (e *Engine) timerLoop() {
 		e.lock()
 		e.wheel.advance(e.clock(), e.fireLocked)
 		e.flushDelayedAcks()
+		news := len(e.ready) > 0
 		e.unlock()
+		if news {
+			e.runHandlers()
+		}
 	}
 }
 

@@ -301,6 +301,12 @@ func (e *Engine) establishPassive(t *tcb) bool {
 		return false
 	}
 	c := e.newConn(t)
+	if l.handler != nil {
+		e.stats.accepted.Add(1)
+		c.handler = l.handler
+		e.markReady(c)
+		return true
+	}
 	select {
 	case l.accept <- c:
 		e.stats.accepted.Add(1)
@@ -394,7 +400,7 @@ func (e *Engine) processAck(t *tcb, s *segment, now int64) bool {
 		if h.sp != nil {
 			e.spliceOutput(h)
 		} else {
-			h.writable.Signal()
+			e.writeNews(h)
 		}
 	}
 	e.schedule(t)
@@ -471,7 +477,7 @@ func (e *Engine) receiveData(t *tcb, s *segment) {
 		if h.sp != nil {
 			e.spliceInput(h)
 		} else {
-			h.readable.Signal()
+			e.readNews(h)
 		}
 	}
 }
