@@ -115,32 +115,44 @@ func endToEnd(rs results) []row {
 }
 
 // stack is BenchmarkConnect of each engine in process: connect, 100 B each
-// way, close, both ends on the same cores.
+// way, close, both ends on the same cores, with a goroutine per connection
+// on each end. The native engine has a second set, BenchmarkServe: the
+// same connections run to completion by engine.Handlers on each core's
+// worker, with no goroutine per connection.
 func stack(rs results) []row {
 	var rows []row
 	for _, e := range engines {
-		figure := fmt.Sprintf("stack conn/s on 1 core, %s (./%s)", e.name, e.pkg)
-		one, ok := rs.metric(e.pkg, "BenchmarkConnect/cores=1", "conns/s")
-		if ok {
-			rows = append(rows, row{figure, human(one), ">= 40k", e.judge(one >= 40_000)})
-		} else {
-			rows = append(rows, missing(figure, ">= 40k"))
-		}
+		rows = append(rows, stackRows(rs, e, "BenchmarkConnect", e.name)...)
+	}
+	return append(rows, stackRows(rs, engines[1], "BenchmarkServe", "native run to completion")...)
+}
 
-		figure = fmt.Sprintf("stack allocs/conn (both ends), %s", e.name)
-		if a, ok := rs.metric(e.pkg, "BenchmarkConnect/cores=1", "allocs/op"); ok {
-			rows = append(rows, row{figure, fmt.Sprintf("%.0f", a), "<= 30", e.judge(a <= 30)})
-		} else {
-			rows = append(rows, missing(figure, "<= 30"))
-		}
+// stackRows are the conn/s, allocation and scaling rows of one
+// in-process benchmark of e's package, whose sub-benchmarks are cores=1
+// and cores=2.
+func stackRows(rs results, e engine, bench, label string) []row {
+	var rows []row
+	figure := fmt.Sprintf("stack conn/s on 1 core, %s (./%s %s)", label, e.pkg, bench)
+	one, ok := rs.metric(e.pkg, bench+"/cores=1", "conns/s")
+	if ok {
+		rows = append(rows, row{figure, human(one), ">= 40k", e.judge(one >= 40_000)})
+	} else {
+		rows = append(rows, missing(figure, ">= 40k"))
+	}
 
-		figure = fmt.Sprintf("per-core scaling 2 vs 1 core, %s", e.name)
-		two, ok2 := rs.metric(e.pkg, "BenchmarkConnect/cores=2", "conns/s")
-		if ok && ok2 && one > 0 {
-			rows = append(rows, row{figure, fmt.Sprintf("x%.2f (%s vs %s)", two/one, human(two), human(one)), ">= x1.9", e.judge(two/one >= 1.9)})
-		} else {
-			rows = append(rows, missing(figure, ">= x1.9"))
-		}
+	figure = fmt.Sprintf("stack allocs/conn (both ends), %s", label)
+	if a, ok := rs.metric(e.pkg, bench+"/cores=1", "allocs/op"); ok {
+		rows = append(rows, row{figure, fmt.Sprintf("%.0f", a), "<= 30", e.judge(a <= 30)})
+	} else {
+		rows = append(rows, missing(figure, "<= 30"))
+	}
+
+	figure = fmt.Sprintf("per-core scaling 2 vs 1 core, %s", label)
+	two, ok2 := rs.metric(e.pkg, bench+"/cores=2", "conns/s")
+	if ok && ok2 && one > 0 {
+		rows = append(rows, row{figure, fmt.Sprintf("x%.2f (%s vs %s)", two/one, human(two), human(one)), ">= x1.9", e.judge(two/one >= 1.9)})
+	} else {
+		rows = append(rows, missing(figure, ">= x1.9"))
 	}
 	return rows
 }

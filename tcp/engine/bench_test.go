@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -118,6 +119,176 @@ func BenchmarkConnect(b *testing.B) {
 						}
 					}()
 				}
+			}
+			wg.Wait()
+			elapsed, cpu := time.Since(start), processCPU()-cpuStart
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "conns/s")
+			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/conn")
+		})
+	}
+}
+
+// serve100Ready is serve100 as a Handler: it answers a connection's 100
+// bytes with 100 bytes and closes, on the core's worker.
+func serve100Ready(c *Conn) {
+	var buf [100]byte
+	n, err := c.Read(buf[:])
+	switch {
+	case n == 0 && err == ErrWouldBlock: // not here yet
+	case n == len(buf):
+		c.Write(buf[:])
+		c.Close()
+	default: // a short request, or a failure: the client sees the close
+		c.Close()
+	}
+}
+
+// handlerClient is exchange100 as Handlers: it dials conns connections in
+// turn with DialHandler, keeping inFlight of them open, and sends 100
+// bytes on each once it is up, then reads 100 bytes and closes.
+type handlerClient struct {
+	e  *Engine
+	to netip.AddrPort
+
+	// mu guards the fields below: the first dials are made by the
+	// benchmark's goroutine while the worker runs handlers.
+	mu         sync.Mutex
+	left, open int
+	free       []*handlerConn
+	err        error
+	done       chan struct{}
+}
+
+// handlerConn is one client connection's state, reused.
+type handlerConn struct {
+	cl   *handlerClient
+	sent bool
+}
+
+// run makes conns connections, inFlight at a time, and returns the first
+// error.
+func (cl *handlerClient) run(conns, inFlight int) error {
+	cl.mu.Lock()
+	cl.left, cl.err, cl.done = conns, nil, make(chan struct{})
+	for range min(inFlight, conns) {
+		cl.dialLocked()
+	}
+	if cl.open == 0 {
+		close(cl.done)
+	}
+	cl.mu.Unlock()
+	select {
+	case <-cl.done:
+	case <-time.After(time.Minute):
+		return errors.New("handler client: no end in a minute")
+	}
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	return cl.err
+}
+
+func (cl *handlerClient) dialLocked() {
+	if cl.left == 0 {
+		return
+	}
+	var k *handlerConn
+	if n := len(cl.free); n > 0 {
+		k = cl.free[n-1]
+		cl.free = cl.free[:n-1]
+	} else {
+		k = &handlerConn{cl: cl}
+	}
+	if _, err := cl.e.DialHandler(cl.to, 0, k); err != nil {
+		cl.err, cl.left = err, 0
+		return
+	}
+	cl.left--
+	cl.open++
+}
+
+func (k *handlerConn) Ready(c *Conn) {
+	var buf [100]byte
+	if !k.sent {
+		_, err := c.Write(buf[:])
+		if err == nil {
+			k.sent = true
+			return
+		}
+		k.cl.end(c, k, fmt.Errorf("write: %w", err))
+		return
+	}
+	n, err := c.Read(buf[:])
+	switch {
+	case n == 0 && err == ErrWouldBlock:
+	case n == len(buf):
+		k.cl.end(c, k, nil)
+	default:
+		k.cl.end(c, k, fmt.Errorf("read %d bytes of 100: %v", n, err))
+	}
+}
+
+func (cl *handlerClient) end(c *Conn, k *handlerConn, err error) {
+	c.Close()
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	k.sent = false
+	cl.free = append(cl.free, k)
+	cl.open--
+	if err != nil && cl.err == nil {
+		cl.err, cl.left = err, 0
+	}
+	cl.dialLocked()
+	if cl.open == 0 {
+		close(cl.done)
+	}
+}
+
+// BenchmarkServe is BenchmarkConnect run to completion: the server is a
+// Handler on a served listener and each pair's client dials with
+// DialHandler, benchClients connections in flight. Each core then runs
+// one goroutine, its pair's link worker (see linkWorker), and no
+// connection wakes a goroutine; what is left is the engine's own cost
+// and, at two cores, whatever the cores share. BenchmarkConnect's gap to
+// it is the cost of a goroutine per connection.
+func BenchmarkServe(b *testing.B) {
+	for _, n := range []int{1, 2} {
+		b.Run(fmt.Sprintf("cores=%d", n), func(b *testing.B) {
+			if n > runtime.NumCPU() {
+				b.Skipf("skipping: %d cores on a %d-CPU machine", n, runtime.NumCPU())
+			}
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(n))
+			server := netip.AddrPortFrom(testAddrA, 80)
+			var clients []*handlerClient
+			for range n {
+				p := newPair(b, impairment{}, nil)
+				l, err := p.a.Listen(80)
+				if err != nil {
+					b.Fatal(err)
+				}
+				l.Serve(HandlerFunc(serve100Ready))
+				cl := &handlerClient{e: p.b, to: server}
+				if err := cl.run(2000, benchClients); err != nil { // fill the free lists and map
+					b.Fatalf("warm-up: %v", err)
+				}
+				clients = append(clients, cl)
+			}
+			var wg sync.WaitGroup
+			b.ReportAllocs()
+			b.ResetTimer()
+			start, cpuStart := time.Now(), processCPU()
+			for k, cl := range clients {
+				share := b.N / n
+				if k < b.N%n {
+					share++
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if err := cl.run(share, benchClients); err != nil {
+						b.Error(err)
+					}
+				}()
 			}
 			wg.Wait()
 			elapsed, cpu := time.Since(start), processCPU()-cpuStart
