@@ -10,3 +10,11 @@ var (
 	Duplex        = duplex
 	WaitQuiet     = waitQuiet
 )
+
+// EchoHandler is echoHandler for the kernel test.
+type EchoHandler = echoHandler
+
+var NewEchoHandler = newEchoHandler
+
+func (h *echoHandler) Err() error     { return h.err() }
+func (h *echoHandler) Blocked() int64 { return h.blocked.Load() }

@@ -46,7 +46,8 @@ func (f HandlerFunc) Ready(c *Conn) { f(c) }
 var ErrWouldBlock = errors.New("engine: operation would block")
 
 // Serve makes l hand every connection it accepts to h instead of
-// queueing it for Accept. Connections already queued go to h too.
+// queueing it for Accept, which then returns only when l closes.
+// Connections already queued go to h too.
 func (l *Listener) Serve(h Handler) {
 	e := l.e
 	e.lock()

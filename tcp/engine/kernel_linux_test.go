@@ -589,3 +589,56 @@ func TestKernelStaleConnection(t *testing.T) {
 		t.Errorf("%d SYN retransmissions on timeout and %d RSTs, want 0 and 1 (the answer to the challenge ACK)", st.SynRetransmits, st.ResetsSent)
 	}
 }
+
+// TestKernelPeerServe runs kernel clients against a listener served by a
+// Handler, which echoes on the engine's worker without a goroutine per
+// connection: 100 small echoes and one of 1 MiB, which must wait for room
+// in the send buffer, on a clean link and one that loses 3% of frames.
+func TestKernelPeerServe(t *testing.T) {
+	for _, imp := range []impairment{{}, {loss: 0.03}} {
+		t.Run(imp.String(), func(t *testing.T) {
+			r := newKernelRig(t, imp)
+			ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+			defer cancel()
+			l, err := r.e.Listen(80)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := engine.NewEchoHandler()
+			l.Serve(h)
+			echo := func(i int, msg []byte) {
+				t.Helper()
+				var c net.Conn
+				err := r.ns.Do(func() (err error) {
+					d := net.Dialer{Timeout: 30 * time.Second}
+					c, err = d.DialContext(ctx, "tcp", netip.AddrPortFrom(engAddr, 80).String())
+					return err
+				})
+				if err != nil {
+					t.Fatalf("kernel dial %d: %v", i, err)
+				}
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(60 * time.Second))
+				got, err := engine.Duplex(c, msg)
+				if err != nil || !bytes.Equal(got, msg) {
+					t.Fatalf("kernel client %d: echo of %d bytes came back as %d (equal prefix %d), err %v",
+						i, len(msg), len(got), engine.CommonPrefix(got, msg), err)
+				}
+			}
+			for i := range 100 {
+				echo(i, engine.Pattern(uint64(i), 100))
+			}
+			echo(100, engine.Pattern(100, 1<<20))
+			if err := h.Err(); err != nil {
+				t.Errorf("handler: %v", err)
+			}
+			if h.Blocked() == 0 {
+				t.Error("no Write returned ErrWouldBlock: the 1 MiB echo did not test waiting for room")
+			}
+			engine.WaitQuiet(t, r.e, "engine")
+			if st := r.e.Stats(); st.Accepted != 101 {
+				t.Errorf("engine accepted %d connections, want 101", st.Accepted)
+			}
+		})
+	}
+}
