@@ -65,13 +65,20 @@ type Conn struct {
 
 var _ net.Conn = (*Conn)(nil)
 
+// newConn makes t's Conn, reusing one a Handler closed (see
+// runHandlers); e.mu must be held.
 func (e *Engine) newConn(t *tcb) *Conn {
-	c := &Conn{
-		e:      e,
-		local:  netip.AddrPortFrom(e.cfg.Addr, t.lport),
-		remote: t.remote(),
-		t:      t,
+	var c *Conn
+	if n := len(e.freeConns); n > 0 {
+		c = e.freeConns[n-1]
+		e.freeConns[n-1] = nil
+		e.freeConns = e.freeConns[:n-1]
+		*c = Conn{}
+	} else {
+		c = new(Conn)
 	}
+	c.e, c.t = e, t
+	c.local, c.remote = netip.AddrPortFrom(e.cfg.Addr, t.lport), t.remote()
 	c.readable.L = (*engineLock)(e)
 	c.writable.L = (*engineLock)(e)
 	t.handle = c

@@ -165,6 +165,10 @@ type Engine struct {
 	// being called.
 	handlerMu sync.Mutex
 	handling  []*Conn
+	// freeConns holds Conns their Handlers closed, for newConn: nobody
+	// holds them any more (see Handler), and a connection run to
+	// completion then allocates nothing.
+	freeConns []*Conn
 
 	done chan struct{}
 	wg   sync.WaitGroup

@@ -24,7 +24,10 @@ import (
 // connection, Read and Write return ErrWouldBlock where they would wait,
 // and deadlines do not apply. Read reports a failure as it would to a
 // goroutine. A handler owns its connections as Accept's caller does and
-// must Close each; no call follows Close.
+// must Close each; no call follows Close. Close also gives the Conn back:
+// the engine reuses it for a later connection, as a kernel reuses a
+// closed file descriptor, so a handler must keep no reference to a Conn
+// it has closed, nor let anything else use one.
 //
 // A goroutine per connection costs scheduler wake-ups that grow with the
 // cores (runtime.wakep takes the scheduler's lock when no thread spins);
@@ -102,8 +105,16 @@ func (e *Engine) runHandlers() {
 	for {
 		e.mu.Lock()
 		e.ready, e.handling = e.handling[:0], e.ready
-		for _, c := range e.handling {
+		for i, c := range e.handling {
 			c.inReady = false
+			// A closed Conn is here for the last time: closing
+			// queued it, and nothing queues it again.
+			if c.closed.Load() {
+				e.handling[i] = nil
+				if len(e.freeConns) < maxFreeTCBs {
+					e.freeConns = append(e.freeConns, c)
+				}
+			}
 		}
 		e.mu.Unlock()
 		if len(e.handling) == 0 {
@@ -111,7 +122,7 @@ func (e *Engine) runHandlers() {
 		}
 		for i, c := range e.handling {
 			e.handling[i] = nil
-			if !c.closed.Load() {
+			if c != nil && !c.closed.Load() {
 				c.handler.Ready(c)
 			}
 		}
