@@ -44,10 +44,11 @@ type settings struct {
 	// closeNIC makes the queues' blocked Receive calls return, which is
 	// how the workers stop.
 	closeNIC func() error
-	// vnetHdr: the queues' frames carry a virtio_net_hdr and may be up to
-	// tcp.MaxVnetFrame bytes (tcp.Config.VnetHdr). rxChecksum: received
-	// checksums need no verification (tcp.Config.RXChecksumOffload).
-	vnetHdr, rxChecksum bool
+	// vnetHdr: the queues' frames carry a virtio_net_hdr
+	// (tcp.Config.VnetHdr); tso: and may be up to tcp.MaxVnetFrame bytes
+	// (tcp.Config.TSO). rxChecksum: received checksums need no
+	// verification (tcp.Config.RXChecksumOffload).
+	vnetHdr, tso, rxChecksum bool
 	// engine is the TCP engine (tcp.Config.Engine).
 	engine tcp.EngineKind
 }
@@ -60,8 +61,11 @@ func newAppliance(cfg *config.Config, s settings, log *slog.Logger) (*appliance,
 	}
 	rt := percpu.New(s.queues)
 	rt.Pin = s.pin
-	if s.vnetHdr {
+	switch {
+	case s.tso:
 		rt.FrameSize = tcp.MaxVnetFrame
+	case s.vnetHdr:
+		rt.FrameSize = tcp.VnetHdrLen + percpu.MaxFrame
 	}
 	links := make([]tcp.Link, n)
 	counters := make([]*percpu.Counters, n)
@@ -78,6 +82,7 @@ func newAppliance(cfg *config.Config, s settings, log *slog.Logger) (*appliance,
 		Counters: counters,
 
 		VnetHdr:           s.vnetHdr,
+		TSO:               s.tso,
 		RXChecksumOffload: s.rxChecksum,
 		Engine:            s.engine,
 	})

@@ -144,6 +144,7 @@ func runHosted(f hostedFlags, log *slog.Logger) error {
 		mac:      mac,
 		closeNIC: tap.Close,
 		vnetHdr:  tap.VnetHdr(),
+		tso:      tap.VnetHdr(), // the TAP's offloads include TSO4
 		engine:   engineKind,
 		// The kernel builds a TAP's frames in memory: their checksums
 		// are either complete or, with offloads, deliberately partial.

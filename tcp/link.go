@@ -24,9 +24,9 @@ type linkEndpoint struct {
 	mac   tcpip.LinkAddress
 	mtu   atomic.Uint32
 
-	// vnetHdr and rxChecksum are Config.VnetHdr and
-	// Config.RXChecksumOffload (the latter implied by the former).
-	vnetHdr, rxChecksum bool
+	// vnetHdr, tso and rxChecksum are Config.VnetHdr, Config.TSO and
+	// Config.RXChecksumOffload (the latter implied by VnetHdr).
+	vnetHdr, tso, rxChecksum bool
 
 	// dispatcher is the NIC the stack attached, nil before Attach and
 	// after the NIC is removed.
@@ -65,6 +65,7 @@ func newLinkEndpoint(c *Core, l Link, cfg *Config) *linkEndpoint {
 		link:       l,
 		mac:        tcpip.LinkAddress(cfg.MAC),
 		vnetHdr:    cfg.VnetHdr,
+		tso:        cfg.TSO,
 		rxChecksum: cfg.VnetHdr || cfg.RXChecksumOffload,
 	}
 	mtu := uint32(cfg.MTU)
@@ -97,7 +98,7 @@ func (e *linkEndpoint) SetLinkAddress(tcpip.LinkAddress) {}
 // Capabilities implements stack.LinkEndpoint: Ethernet needs ARP; received
 // checksums are verified unless Config.RXChecksumOffload or VnetHdr says
 // they need not be. The stack always computes transmitted checksums, in
-// full or (host GSO with VnetHdr) the pseudo-header part that the device
+// full or (host GSO with TSO) the pseudo-header part that the device
 // finishes.
 func (e *linkEndpoint) Capabilities() stack.LinkEndpointCapabilities {
 	caps := stack.CapabilityResolutionRequired

@@ -32,9 +32,9 @@ const (
 	// core keeps its gVisor stack for ARP, ICMP and UDP (DHCP, syslog),
 	// without gVisor's TCP: the engine answers TCP segments to the
 	// appliance that match no listener or connection with a RST itself
-	// (engine.Config.ResetUnknown). With Config.VnetHdr the engine
-	// takes the TAP's large segments and sends its own (TSO, see
-	// engine.Config.VnetHdr). Its address is fixed when it is built, so
+	// (engine.Config.ResetUnknown). With Config.VnetHdr and TSO the
+	// engine takes the TAP's large segments and sends its own (see
+	// engine.Config.TSO). Its address is fixed when it is built, so
 	// SetAddress to a new address builds new engines and moves the
 	// listeners to them.
 	EngineNative
@@ -84,6 +84,7 @@ func (c *Core) newEngine(cfg *Config, l Link) {
 		PickPort:          c.pickPort,
 		RXChecksumOffload: cfg.RXChecksumOffload,
 		VnetHdr:           cfg.VnetHdr,
+		TSO:               cfg.TSO,
 		TimeWait:          cfg.TimeWait,
 		// The core's gVisor stack has no TCP to hand declined
 		// segments to (RFC 9293 3.10.7.1: answer them with a RST).

@@ -66,14 +66,20 @@ type Config struct {
 	// VnetHdr says that every frame passed to Steer and Deliver, and
 	// every frame given to the Links, starts with a VnetHdrLen-byte
 	// virtio_net_hdr (Linux's TAP with IFF_VNET_HDR and TUNSETOFFLOAD
-	// TUN_F_CSUM|TUN_F_TSO4). The stacks then take received frames of up
-	// to MaxVnetFrame bytes (GRO and TSO segments) whole without
-	// verifying checksums, which such frames may leave partial, and
-	// send TCP segments of up to 64 KiB with partial checksums for the
-	// device to segment and finish (gVisor's host GSO, or the native
-	// engine's own TSO). Receive buffers must hold MaxVnetFrame bytes.
-	// False means plain Ethernet frames.
+	// TUN_F_CSUM, or virtio-net). The stacks then take received frames
+	// without verifying checksums, which such frames may leave partial,
+	// and the native engine leaves the checksums of what it sends
+	// partial for the device to finish. False means plain Ethernet
+	// frames.
 	VnetHdr bool
+	// TSO, with VnetHdr, says that the device segments TCP too
+	// (TUN_F_TSO4, VIRTIO_NET_F_HOST_TSO4): the stacks take received
+	// frames of up to MaxVnetFrame bytes (GRO and TSO segments) whole and
+	// send TCP segments of up to 64 KiB for the device to cut (gVisor's
+	// host GSO, or the native engine's own TSO). Receive buffers must
+	// hold MaxVnetFrame bytes; without TSO, VnetHdrLen more than a plain
+	// frame.
+	TSO bool
 	// Engine selects the TCP implementation: EngineGVisor (the zero
 	// value), which only binaries that import tcp/gvisortcp offer, or
 	// EngineNative.
@@ -224,6 +230,8 @@ func (cfg *Config) check() error {
 		return errors.New("tcp: the gvisor engine is not linked into this program (import _ \"github.com/bareproxy/bareproxy/tcp/gvisortcp\"); use EngineNative")
 	case cfg.TimeWait < 0:
 		return fmt.Errorf("tcp: negative TIME_WAIT %v", cfg.TimeWait)
+	case cfg.TSO && !cfg.VnetHdr:
+		return errors.New("tcp: TSO without VnetHdr: segments to cut need a virtio_net_hdr to say so")
 	}
 	return nil
 }

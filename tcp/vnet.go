@@ -10,7 +10,7 @@ import (
 // when Config.VnetHdr is set (package nethdr has its layout).
 const VnetHdrLen = nethdr.Size
 
-// MaxVnetFrame is the largest frame with Config.VnetHdr: the header, an
+// MaxVnetFrame is the largest frame with Config.TSO: the header, an
 // Ethernet header and a 64 KiB IPv4 packet (a TSO or GRO segment).
 const MaxVnetFrame = VnetHdrLen + ethHeaderLen + 65535
 
@@ -41,19 +41,19 @@ func putVnetHdr(b []byte, pkt *stack.PacketBuffer) {
 	h.Put(b)
 }
 
-// GSOMaxSize implements stack.GSOEndpoint: 64 KiB with Config.VnetHdr,
-// else 0.
+// GSOMaxSize implements stack.GSOEndpoint: 64 KiB with Config.TSO, else
+// 0.
 func (e *linkEndpoint) GSOMaxSize() uint32 {
-	if e.vnetHdr {
+	if e.tso {
 		return gsoMaxSize
 	}
 	return 0
 }
 
 // SupportedGSO implements stack.GSOEndpoint: the device segments and
-// checksums (host GSO) with Config.VnetHdr; nothing otherwise.
+// checksums (host GSO) with Config.TSO; nothing otherwise.
 func (e *linkEndpoint) SupportedGSO() stack.SupportedGSO {
-	if e.vnetHdr {
+	if e.tso {
 		return stack.HostGSOSupported
 	}
 	return stack.GSONotSupported
@@ -71,8 +71,11 @@ func (e *linkEndpoint) frameOffset() int {
 
 // maxFrame is the largest frame the endpoint sends or takes.
 func (e *linkEndpoint) maxFrame() int {
-	if e.vnetHdr {
+	switch {
+	case e.tso:
 		return MaxVnetFrame
+	case e.vnetHdr:
+		return VnetHdrLen + maxPlainFrame
 	}
 	return maxPlainFrame
 }

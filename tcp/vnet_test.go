@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net/netip"
 	"sync/atomic"
@@ -57,20 +58,30 @@ func TestPutVnetHdr(t *testing.T) {
 // checksum offload, takes them whole, as it would GRO segments from the
 // kernel. The data must arrive intact, and segments larger than one
 // Ethernet frame must have crossed.
+//
+// Without TSO (virtio-net with checksum offload only) no frame may be
+// larger than an Ethernet frame, and the native engine must still leave
+// its checksums partial.
 func TestVnetHdrPair(t *testing.T) {
 	for _, kind := range []EngineKind{EngineGVisor, EngineNative} {
-		t.Run(kind.String(), func(t *testing.T) { testVnetHdrPair(t, kind) })
+		for _, tso := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/tso=%v", kind, tso), func(t *testing.T) { testVnetHdrPair(t, kind, tso) })
+		}
 	}
 }
 
-func testVnetHdrPair(t *testing.T, kind EngineKind) {
+func testVnetHdrPair(t *testing.T, kind EngineKind, tso bool) {
 	ctx := testContext(t)
-	p := newPairWith(t, MixSteering{N: 2}, MixSteering{N: 2}, func(c *Config) { c.VnetHdr, c.Engine = true, kind })
-	var big, malformed atomic.Int64
+	p := newPairWith(t, MixSteering{N: 2}, MixSteering{N: 2}, func(c *Config) { c.VnetHdr, c.TSO, c.Engine = true, tso, kind })
+	var big, malformed, partial atomic.Int64
 	watch := func(f []byte) {
+		h := nethdr.Parse(f)
+		if h.Flags&nethdr.NeedsCsum != 0 {
+			partial.Add(1)
+		}
 		if len(f) > VnetHdrLen+ethHeaderLen+1500 {
 			big.Add(1)
-			if nethdr.Parse(f).GSOType != nethdr.GSOTCPv4 {
+			if h.GSOType != nethdr.GSOTCPv4 {
 				malformed.Add(1)
 			}
 		}
@@ -113,8 +124,14 @@ func testVnetHdrPair(t *testing.T, kind EngineKind) {
 			t.Fatalf("core %d: read %d bytes, %v; want %d intact", k, len(got), err, len(data))
 		}
 	}
-	if big.Load() == 0 {
+	switch {
+	case tso && big.Load() == 0:
 		t.Errorf("no segment larger than an Ethernet frame crossed the wire")
+	case !tso && big.Load() != 0:
+		t.Errorf("%d segments larger than an Ethernet frame crossed the wire without TSO", big.Load())
+	}
+	if kind == EngineNative && partial.Load() == 0 {
+		t.Errorf("the native engine sent no segment with a partial checksum")
 	}
 	if malformed.Load() != 0 {
 		t.Errorf("%d large frames without a TCPv4 GSO header", malformed.Load())

@@ -86,6 +86,7 @@ func TestTAPVnetHdrKernelTCP(t *testing.T) {
 		Steering: tcp.MixSteering{N: len(queues)},
 		Links:    links,
 		VnetHdr:  true,
+		TSO:      true,
 	})
 	if err != nil {
 		t.Fatal(err)

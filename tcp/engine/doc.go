@@ -49,17 +49,18 @@
 // tick so that the reply carries them; every second full-sized segment, a
 // segment that fills a hole, out-of-order data and FINs are ACKed at once.
 //
-// With Config.VnetHdr (a Linux TAP with IFF_VNET_HDR), frames carry a
-// virtio_net_hdr: the engine takes the kernel's large (GRO) segments whole
-// and sends segments of up to 64 KiB with a partial checksum for the
-// kernel to cut (TSO), so a 4 KiB response is one write to the TAP.
+// With Config.VnetHdr (a Linux TAP with IFF_VNET_HDR, or virtio-net),
+// frames carry a virtio_net_hdr and checksums are left to the device both
+// ways. With Config.TSO as well, the engine takes the kernel's large (GRO)
+// segments whole and sends segments of up to 64 KiB for the device to cut,
+// so a 4 KiB response is one write to the TAP.
 //
 // Not implemented: SACK (RFC 2018), SYN cookies, Nagle, keep-alives,
 // urgent data (URG is ignored), IP options (accepted and skipped), IP
 // fragment reassembly (fragments are counted as malformed and dropped),
 // ICMP (PMTU discovery, soft errors), IPv6, ARP (Config.Resolve supplies
 // neighbours), RFC 5961's ACK range check, and TSO over virtio-net on bare
-// metal (the driver does not negotiate it).
+// metal (the driver does not negotiate it; checksum offload it does).
 //
 // # How package tcp uses it
 //
@@ -71,7 +72,7 @@
 // with a RST itself (Config.ResetUnknown). Core.Listen
 // and Core.Dial return the engine's Listener (as a net.Listener) and *Conn;
 // the neighbour table and the RFD port picker come from package tcp, and
-// tcp.Config.VnetHdr becomes Config.VnetHdr.
+// tcp.Config.VnetHdr and TSO become Config.VnetHdr and TSO.
 //
 // The package must not import package tcp or gVisor (its tests use gVisor
 // as a reference peer), and makes no system calls: frames arrive through

@@ -63,12 +63,18 @@ type Config struct {
 	TimeWait time.Duration
 	// VnetHdr says that every frame given to Deliver and Transmit starts
 	// with a virtio_net_hdr of nethdr.Size bytes (Linux's TAP with
-	// IFF_VNET_HDR and TSO4 offload). Received frames may then be
-	// segments of up to 64 KiB whose checksum is partial; the engine
-	// sends segments of up to 64 KiB too, for the device to cut into
-	// MSS-sized ones (TCP segmentation offload): one frame, and one
-	// write to a TAP, instead of one per MSS.
+	// IFF_VNET_HDR, or virtio-net). The engine leaves the TCP checksum
+	// of what it sends partial (NEEDS_CSUM) for the device to finish,
+	// and does not verify received ones the header calls partial or
+	// valid: neither end sums the payload.
 	VnetHdr bool
+	// TSO, with VnetHdr, says that the device cuts segments (Linux's TAP
+	// with TSO4 offload, VIRTIO_NET_F_HOST_TSO4): the engine sends
+	// segments of up to 64 KiB for it to cut into MSS-sized ones, one
+	// frame and one write to a TAP instead of one per MSS. Received
+	// frames may be that large too. False keeps every segment within
+	// one MSS.
+	TSO bool
 	// DisableTimestamps stops the engine offering the timestamps option
 	// (RFC 7323) on its SYNs and accepting it on peers' SYNs. False
 	// means timestamps are used when both sides offer them.
@@ -189,6 +195,9 @@ func New(cfg Config) *Engine {
 	}
 	if cfg.Transmit == nil {
 		panic("engine: no Transmit")
+	}
+	if cfg.TSO && !cfg.VnetHdr {
+		panic("engine: TSO without VnetHdr")
 	}
 	if cfg.MTU == 0 {
 		cfg.MTU = defaultMTU
@@ -355,14 +364,15 @@ func (e *Engine) DeliverBatch(frames [][]byte, handled []bool) {
 }
 
 // parse parses a received frame, after its virtio_net_hdr with
-// Config.VnetHdr. A checksum the header calls partial is not verified.
+// Config.VnetHdr. A checksum the header calls partial or valid is not
+// verified.
 func (e *Engine) parse(frame []byte, s *segment) parseResult {
 	verify := !e.cfg.RXChecksumOffload
 	if e.room > 0 {
 		if len(frame) < e.room {
 			return parseMalformed
 		}
-		if nethdr.Parse(frame).Flags&nethdr.NeedsCsum != 0 {
+		if nethdr.Parse(frame).Flags&(nethdr.NeedsCsum|nethdr.DataValid) != 0 {
 			verify = false
 		}
 		frame = frame[e.room:]
@@ -454,7 +464,7 @@ type txBatch struct {
 // bytes, and with TSO for at least four of the largest segments.
 func (e *Engine) newTxBatch() *txBatch {
 	size := txBatchSize * e.frameLen
-	if e.room > 0 {
+	if e.cfg.TSO {
 		size = max(size, 4*(e.room+ethHdrLen+maxTSOLen))
 	}
 	return &txBatch{frames: make([][]byte, 0, txBatchSize), mem: make([]byte, size)}

@@ -178,10 +178,10 @@ func (e *Engine) emit(t *tcb, seq uint32, flags uint8, opts, p1, p2 []byte) {
 }
 
 // send builds a segment into the transmit batch. With Config.VnetHdr it
-// goes after its virtio_net_hdr and with a partial checksum: the kernel
+// goes after its virtio_net_hdr and with a partial checksum: the device
 // finishes it, or a local receiver skips it, so neither end sums the
-// payload; a payload longer than mss is to be cut into mss-sized
-// segments (TSO).
+// payload; a payload longer than mss (Config.TSO) is to be cut into
+// mss-sized segments.
 func (e *Engine) send(h *hdr, opts, p1, p2 []byte, mss int) {
 	plen := len(p1) + len(p2)
 	buf := e.frameBuf(e.room + ethHdrLen + ipv4HdrLen + tcpHdrLen + len(opts) + plen)
@@ -199,9 +199,9 @@ func (e *Engine) send(h *hdr, opts, p1, p2 []byte, mss int) {
 }
 
 // segMax is the most payload one segment of t may carry: one MSS, or with
-// TSO (Config.VnetHdr) as many whole MSS as fit in an IPv4 packet.
+// Config.TSO as many whole MSS as fit in an IPv4 packet.
 func (e *Engine) segMax(t *tcb) int {
-	if e.room == 0 {
+	if !e.cfg.TSO {
 		return t.mss
 	}
 	return (maxTSOLen - ipv4HdrLen - tcpHdrLen - tsOptLen) / t.mss * t.mss
