@@ -8,33 +8,43 @@ import (
 	"github.com/bareproxy/bareproxy/percpu"
 	"github.com/bareproxy/bareproxy/virtio"
 	"github.com/bareproxy/bareproxy/virtio/devmodel"
+	"github.com/bareproxy/bareproxy/virtio/nethdr"
 )
 
 // TestNoAllocs proves that the steady state allocates nothing per packet:
 // a batch through Receive (with refill) and a batch through Transmit (with
-// reclaim), in the driver and the model together.
+// reclaim), in the driver and the model together, with plain frames and
+// with Config.VnetHdr's.
 func TestNoAllocs(t *testing.T) {
-	m, d := newDevice(t, devmodel.Config{}, virtio.Config{})
-	q := d.Pairs()[0]
-	m.OnTransmit(func(int, []byte) {})
-	bufs, sizes := batch(percpu.BatchSize)
-	frames := make([][]byte, percpu.BatchSize)
-	for i := range frames {
-		frames[i] = make([]byte, 64+i)
-	}
-	rx := testing.AllocsPerRun(200, func() {
-		m.DeliverBatch(0, frames)
-		if n, _ := q.Receive(bufs, sizes); n != len(frames) {
-			t.Fatalf("Receive = %d", n)
-		}
-	})
-	tx := testing.AllocsPerRun(200, func() {
-		if n, _ := q.Transmit(frames); n != len(frames) {
-			t.Fatalf("Transmit = %d", n)
-		}
-	})
-	if rx != 0 || tx != 0 {
-		t.Errorf("allocations per batch: Receive %v, Transmit %v, want 0", rx, tx)
+	for _, vnetHdr := range []bool{false, true} {
+		t.Run(fmt.Sprintf("vnethdr=%v", vnetHdr), func(t *testing.T) {
+			m, d := newDevice(t, devmodel.Config{}, virtio.Config{VnetHdr: vnetHdr})
+			q := d.Pairs()[0]
+			m.OnTransmit(func(int, []byte) {})
+			bufs := make([][]byte, percpu.BatchSize)
+			for i := range bufs {
+				bufs[i] = make([]byte, nethdr.Size+percpu.MaxFrame)
+			}
+			sizes := make([]int, percpu.BatchSize)
+			frames := make([][]byte, percpu.BatchSize)
+			for i := range frames {
+				frames[i] = make([]byte, 64+i)
+			}
+			rx := testing.AllocsPerRun(200, func() {
+				m.DeliverBatch(0, frames)
+				if n, _ := q.Receive(bufs, sizes); n != len(frames) {
+					t.Fatalf("Receive = %d", n)
+				}
+			})
+			tx := testing.AllocsPerRun(200, func() {
+				if n, _ := q.Transmit(frames); n != len(frames) {
+					t.Fatalf("Transmit = %d", n)
+				}
+			})
+			if rx != 0 || tx != 0 {
+				t.Errorf("allocations per batch: Receive %v, Transmit %v, want 0", rx, tx)
+			}
+		})
 	}
 }
 

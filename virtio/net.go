@@ -81,6 +81,18 @@ type Config struct {
 	// Refuse lists features not to accept even if offered (for tests and
 	// to work around a device). Zero refuses nothing.
 	Refuse Features
+	// VnetHdr makes every frame given to Transmit and returned by Receive
+	// start with a nethdr.Size-byte virtio_net_hdr (tcp.Config.VnetHdr),
+	// so that checksums are offloaded both ways:
+	//   - Transmit passes a NEEDS_CSUM header on when the device has
+	//     VIRTIO_NET_F_CSUM, and otherwise finishes the checksum itself
+	//     and clears the flag. Frames asking for segmentation are
+	//     dropped: HOST_TSO4 is not negotiated.
+	//   - Receive passes DATA_VALID on, and completes a NEEDS_CSUM frame
+	//     in software as without VnetHdr, marking it DATA_VALID, so that
+	//     the stack verifies neither.
+	// Frames may then be nethdr.Size bytes longer than percpu.MaxFrame.
+	VnetHdr bool
 }
 
 // Device is one initialised virtio-net device.
@@ -224,7 +236,7 @@ func (d *Device) setupQueues(mem Memory, cfg Config, pairs int) error {
 		if err != nil {
 			return err
 		}
-		q, err := newQueuePair(d.t, mem, k, rx, tx, d.features)
+		q, err := newQueuePair(d.t, mem, k, rx, tx, d.features, cfg.VnetHdr)
 		if err != nil {
 			return err
 		}

@@ -103,6 +103,8 @@ type QueuePair struct {
 	rxBufs    []byte // rxRing.size buffers of bufStride bytes
 	rxPosted  []bool // rxPosted[id]: the device owns RX descriptor id
 	guestCsum bool   // NEEDS_CSUM frames may arrive
+	hostCsum  bool   // the device finishes NEEDS_CSUM frames we send
+	vnetHdr   bool   // Config.VnetHdr: frames carry a nethdr both ways
 
 	_ [64]byte
 
@@ -120,7 +122,7 @@ var _ percpu.Queue = (*QueuePair)(nil)
 
 // newQueuePair allocates pair k's rings and buffers and posts every RX
 // buffer (without notifying: the device is not live yet).
-func newQueuePair(t Transport, mem Memory, k, rxSize, txSize int, f Features) (*QueuePair, error) {
+func newQueuePair(t Transport, mem Memory, k, rxSize, txSize int, f Features, vnetHdr bool) (*QueuePair, error) {
 	q := &QueuePair{
 		index:     k,
 		t:         t,
@@ -129,6 +131,8 @@ func newQueuePair(t Transport, mem Memory, k, rxSize, txSize int, f Features) (*
 		irq:       make(chan struct{}, 1),
 		done:      make(chan struct{}),
 		guestCsum: f.Has(NetGuestCsum),
+		hostCsum:  f.Has(NetCsum),
+		vnetHdr:   vnetHdr,
 	}
 	eventIdx := f.Has(RingEventIdx)
 	var err error
@@ -156,8 +160,8 @@ func newQueuePair(t Transport, mem Memory, k, rxSize, txSize int, f Features) (*
 	q.txInflight = make([]bool, txSize)
 	q.txFree = make([]uint16, 0, txSize)
 	for i := range txSize {
-		// TX headers stay zero (flags 0, GSO_NONE): the stack computes
-		// checksums itself.
+		// TX headers start zero (flags 0, GSO_NONE); only Config.VnetHdr
+		// writes them.
 		q.txRing.setDesc(uint16(i), txb.Addr+uint64(i*bufStride), NetHdrSize, 0, 0)
 		q.txFree = append(q.txFree, uint16(txSize-1-i))
 	}
@@ -221,6 +225,8 @@ func (q *QueuePair) close() {
 // notification, and returns how many frames it copied. It returns
 // percpu.ErrClosed once the device is closed. Frames marked NEEDS_CSUM have
 // their checksum completed; malformed used entries are counted and skipped.
+// With Config.VnetHdr each frame starts with a virtio_net_hdr whose only
+// flag is DATA_VALID, for a checksum the device or the driver checked.
 func (q *QueuePair) Receive(bufs [][]byte, sizes []int) (int, error) {
 	want := min(len(bufs), len(sizes))
 	if want == 0 {
@@ -310,23 +316,32 @@ func (q *QueuePair) poll(bufs [][]byte, sizes []int) int {
 			continue
 		}
 		buf := q.rxBufs[int(id)*bufStride:][:bufSize]
+		room := 0 // the caller's header
+		if q.vnetHdr {
+			room = nethdr.Size
+		}
 		switch {
 		case length < NetHdrSize || length > bufSize:
 			malformed++
-		case int(length)-NetHdrSize > len(bufs[n]):
+		case room+int(length)-NetHdrSize > len(bufs[n]):
 			drops++
 		default:
-			frame := bufs[n][:copy(bufs[n], buf[NetHdrSize:length])]
+			frame := bufs[n][room : room+copy(bufs[n][room:], buf[NetHdrSize:length])]
 			ok := true
-			if h := nethdr.Parse(buf); h.Flags&nethdr.NeedsCsum != 0 && q.guestCsum {
+			h := nethdr.Parse(buf)
+			if h.Flags&nethdr.NeedsCsum != 0 && q.guestCsum {
 				if ok = completeChecksum(frame, int(h.CsumStart), int(h.CsumOffset)); ok {
 					csumDone++
 				}
+				h.Flags = nethdr.DataValid
 			} else if h.Flags&nethdr.DataValid != 0 {
 				csumValid++
 			}
 			if ok {
-				sizes[n] = len(frame)
+				if room > 0 {
+					(&nethdr.Hdr{Flags: h.Flags & nethdr.DataValid}).Put(bufs[n])
+				}
+				sizes[n] = room + len(frame)
 				bytes += len(frame)
 				n++
 			} else {
@@ -375,7 +390,8 @@ func (q *QueuePair) poll(bufs [][]byte, sizes []int) int {
 // len(frames). The queue keeps no reference to frames.
 //
 // TX checksums are left to the stack: frames go out with a zero
-// virtio_net_hdr (no NEEDS_CSUM, no GSO).
+// virtio_net_hdr (no NEEDS_CSUM, no GSO), unless Config.VnetHdr gives each
+// frame its own.
 func (q *QueuePair) Transmit(frames [][]byte) (int, error) {
 	if q.closed.Load() {
 		return 0, percpu.ErrClosed
@@ -386,6 +402,14 @@ func (q *QueuePair) Transmit(frames [][]byte) (int, error) {
 	q.reclaimLocked()
 	var sent, bytes, drops, kicks int
 	for i, f := range frames {
+		var h nethdr.Hdr
+		if q.vnetHdr {
+			if len(f) < nethdr.Size || nethdr.Parse(f).GSOType != nethdr.GSONone {
+				drops++
+				continue
+			}
+			h, f = nethdr.Parse(f), f[nethdr.Size:]
+		}
 		if len(f) == 0 || len(f) > percpu.MaxFrame {
 			drops++
 			continue
@@ -405,8 +429,21 @@ func (q *QueuePair) Transmit(frames [][]byte) (int, error) {
 		}
 		id := q.txFree[len(q.txFree)-1]
 		q.txFree = q.txFree[:len(q.txFree)-1]
-		copy(q.txBufs[int(id)*bufStride+NetHdrSize:], f)
-		r.setDescLen(id, uint32(NetHdrSize+len(f)))
+		slot := q.txBufs[int(id)*bufStride:][:NetHdrSize+len(f)]
+		copy(slot[NetHdrSize:], f)
+		if q.vnetHdr {
+			if h.Flags&nethdr.NeedsCsum != 0 && !q.hostCsum {
+				if !completeChecksum(slot[NetHdrSize:], int(h.CsumStart), int(h.CsumOffset)) {
+					q.txFree = append(q.txFree, id)
+					drops++
+					continue
+				}
+				h.Flags &^= nethdr.NeedsCsum
+			}
+			h.HdrLen, h.GSOSize = 0, 0
+			h.Put(slot)
+		}
+		r.setDescLen(id, uint32(len(slot)))
 		r.push(id)
 		q.txInflight[id] = true
 		sent++

@@ -360,7 +360,7 @@ func (d *Device) Notify(vq int) {
 		sink := d.txSink
 		d.irqMu.Unlock()
 		if sink != nil {
-			d.processTX(vq/2, sink)
+			d.ProcessTX(vq/2, sink)
 		}
 	}
 }

@@ -120,10 +120,15 @@ func (d *Device) deliverLocked(q *vq, h Hdr, frame []byte) bool {
 // frame (without virtio_net_hdr) to fn, and returns them used. It returns how
 // many frames it took.
 func (d *Device) ProcessTX(pair int, fn func(pair int, frame []byte)) int {
+	return d.processTX(pair, func(pair int, _ Hdr, frame []byte) { fn(pair, frame) })
+}
+
+// ProcessTXHdr is ProcessTX that also passes each frame's virtio_net_hdr.
+func (d *Device) ProcessTXHdr(pair int, fn func(pair int, h Hdr, frame []byte)) int {
 	return d.processTX(pair, fn)
 }
 
-func (d *Device) processTX(pair int, fn func(pair int, frame []byte)) int {
+func (d *Device) processTX(pair int, fn func(pair int, h Hdr, frame []byte)) int {
 	q := d.data[2*pair+1]
 	q.mu.Lock()
 	if !q.ready {
@@ -145,7 +150,7 @@ func (d *Device) processTX(pair int, fn func(pair int, frame []byte)) int {
 		}
 		pkt := q.gather(segs)
 		if len(pkt) >= virtio.NetHdrSize {
-			fn(pair, pkt[virtio.NetHdrSize:])
+			fn(pair, nethdr.Parse(pkt), pkt[virtio.NetHdrSize:])
 			n++
 		} else {
 			d.stats.BadChains.Add(1)
