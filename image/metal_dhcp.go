@@ -25,23 +25,27 @@ const dhcpWithin = 60 * time.Second
 // queueConn is a dhcp.Conn over the NIC's queue pairs before the workers own
 // them: it transmits on pair 0 and polls every pair, because RSS may put the
 // server's reply on any queue. Frames other than the reply are dropped; the
-// stack does not exist yet.
+// stack does not exist yet. The pairs' frames carry a virtio_net_hdr
+// (virtio.Config.VnetHdr), which queueConn adds and strips: DHCP's frames
+// have whole checksums.
 type queueConn struct {
 	pairs []*virtio.QueuePair
 	bufs  [][]byte
 	sizes []int
+	out   []byte
 	next  int // the pair polled first next time, for fairness
 }
 
 var _ dhcp.Conn = (*queueConn)(nil)
 
 func newQueueConn(pairs []*virtio.QueuePair) *queueConn {
-	return &queueConn{pairs: pairs, bufs: [][]byte{make([]byte, percpu.MaxFrame)}, sizes: make([]int, 1)}
+	return &queueConn{pairs: pairs, bufs: [][]byte{make([]byte, tcp.VnetHdrLen+percpu.MaxFrame)}, sizes: make([]int, 1)}
 }
 
 // WriteFrame implements dhcp.Conn.
 func (c *queueConn) WriteFrame(frame []byte) error {
-	n, err := c.pairs[0].Transmit([][]byte{frame})
+	c.out = append(append(c.out[:0], make([]byte, tcp.VnetHdrLen)...), frame...)
+	n, err := c.pairs[0].Transmit([][]byte{c.out})
 	if err != nil {
 		return err
 	}
@@ -62,7 +66,7 @@ func (c *queueConn) ReadFrame(buf []byte, deadline time.Time) (int, error) {
 				return 0, err
 			}
 			if n > 0 {
-				return copy(buf, c.bufs[0][:c.sizes[0]]), nil
+				return copy(buf, c.bufs[0][tcp.VnetHdrLen:c.sizes[0]]), nil
 			}
 		}
 		if time.Now().After(deadline) {

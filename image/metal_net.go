@@ -43,7 +43,7 @@ func openNIC(cfg *config.Config, log *slog.Logger) (*metalNIC, error) {
 	if !ok {
 		return nil, errors.New("no virtio-net device (QEMU: -device virtio-net-device,netdev=...)")
 	}
-	dev, err := virtio.OpenMMIO(d.Base, virtio.Config{Pairs: cores, Steering: tcp.NewToeplitzSteering(cores)})
+	dev, err := virtio.OpenMMIO(d.Base, virtio.Config{Pairs: cores, Steering: tcp.NewToeplitzSteering(cores), VnetHdr: true})
 	if err != nil {
 		return nil, fmt.Errorf("virtio-net at %#x: %w", d.Base, err)
 	}
@@ -51,7 +51,7 @@ func openNIC(cfg *config.Config, log *slog.Logger) (*metalNIC, error) {
 		log.Warn("the NIC has fewer queue pairs than cores; using one core per pair", "pairs", got, "cores", cores)
 		dev.Close()
 		cores = got
-		dev, err = virtio.OpenMMIO(d.Base, virtio.Config{Pairs: cores, Steering: tcp.NewToeplitzSteering(cores)})
+		dev, err = virtio.OpenMMIO(d.Base, virtio.Config{Pairs: cores, Steering: tcp.NewToeplitzSteering(cores), VnetHdr: true})
 		if err != nil {
 			return nil, fmt.Errorf("virtio-net at %#x: %w", d.Base, err)
 		}

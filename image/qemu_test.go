@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -218,6 +219,7 @@ var (
 	reRejected  = regexp.MustCompile(`msg="fw_cfg configuration rejected, keeping the embedded one"`)
 	reLease     = regexp.MustCompile(`msg="dhcp: lease" addr=(\S+)`)
 	reBadConfig = regexp.MustCompile(`level=ERROR msg="embedded configuration rejected, not starting" exit=(\d+)`)
+	reFeatures  = regexp.MustCompile(`msg=virtio-net .* features=(\S+)`)
 )
 
 // bootToReady waits for the boot lines every boot prints up to "ready" and
@@ -284,11 +286,17 @@ func TestQEMUImage(t *testing.T) {
 
 // testQEMUServesL4 boots the image with its embedded configuration
 // (image/examples/l4.cfg) and proxies 200 connections, 20 at a time, from
-// the client namespace to nginx; both cores must take connections.
+// the client namespace to nginx; both cores must take connections. The
+// device must have taken checksum offload (VIRTIO_NET_F_CSUM), so that the
+// 4 KiB responses leave with checksums QEMU finishes, which the client's
+// kernel then verifies.
 func testQEMUServesL4(t *testing.T, elf string) {
 	tp := newTopology(t)
 	g := bootGuest(t, elf, tp.hub, tp.tap)
 	next := bootToReady(t, g, "embedded")
+	if _, m, _ := g.wait(t, reFeatures, 0); !slices.Contains(strings.Split(m[1], "|"), "CSUM") {
+		t.Errorf("virtio-net features %s: want CSUM, for the engine's partial checksums", m[1])
+	}
 
 	ping(t, tp)
 	const conns, parallel = 200, 20

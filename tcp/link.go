@@ -25,7 +25,7 @@ type linkEndpoint struct {
 	mtu   atomic.Uint32
 
 	// vnetHdr, tso and rxChecksum are Config.VnetHdr, Config.TSO and
-	// Config.RXChecksumOffload (the latter implied by VnetHdr).
+	// Config.RXChecksumOffload (the latter implied by TSO).
 	vnetHdr, tso, rxChecksum bool
 
 	// dispatcher is the NIC the stack attached, nil before Attach and
@@ -66,7 +66,7 @@ func newLinkEndpoint(c *Core, l Link, cfg *Config) *linkEndpoint {
 		mac:        tcpip.LinkAddress(cfg.MAC),
 		vnetHdr:    cfg.VnetHdr,
 		tso:        cfg.TSO,
-		rxChecksum: cfg.VnetHdr || cfg.RXChecksumOffload,
+		rxChecksum: cfg.TSO || cfg.RXChecksumOffload,
 	}
 	mtu := uint32(cfg.MTU)
 	e.batches.New = func() any {
@@ -96,8 +96,8 @@ func (e *linkEndpoint) LinkAddress() tcpip.LinkAddress { return e.mac }
 func (e *linkEndpoint) SetLinkAddress(tcpip.LinkAddress) {}
 
 // Capabilities implements stack.LinkEndpoint: Ethernet needs ARP; received
-// checksums are verified unless Config.RXChecksumOffload or VnetHdr says
-// they need not be. The stack always computes transmitted checksums, in
+// checksums are verified unless Config.RXChecksumOffload or TSO says they
+// need not be. The stack always computes transmitted checksums, in
 // full or (host GSO with TSO) the pseudo-header part that the device
 // finishes.
 func (e *linkEndpoint) Capabilities() stack.LinkEndpointCapabilities {

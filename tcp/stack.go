@@ -66,19 +66,22 @@ type Config struct {
 	// VnetHdr says that every frame passed to Steer and Deliver, and
 	// every frame given to the Links, starts with a VnetHdrLen-byte
 	// virtio_net_hdr (Linux's TAP with IFF_VNET_HDR and TUNSETOFFLOAD
-	// TUN_F_CSUM, or virtio-net). The stacks then take received frames
-	// without verifying checksums, which such frames may leave partial,
-	// and the native engine leaves the checksums of what it sends
-	// partial for the device to finish. False means plain Ethernet
+	// TUN_F_CSUM, or virtio-net). The native engine then leaves the
+	// checksums of what it sends partial for the device to finish, and
+	// does not verify those of received frames the header calls partial
+	// (NEEDS_CSUM) or valid (DATA_VALID); gVisor verifies every frame
+	// unless TSO or RXChecksumOffload is set, so without them received
+	// frames must have whole checksums. False means plain Ethernet
 	// frames.
 	VnetHdr bool
 	// TSO, with VnetHdr, says that the device segments TCP too
 	// (TUN_F_TSO4, VIRTIO_NET_F_HOST_TSO4): the stacks take received
 	// frames of up to MaxVnetFrame bytes (GRO and TSO segments) whole and
 	// send TCP segments of up to 64 KiB for the device to cut (gVisor's
-	// host GSO, or the native engine's own TSO). Receive buffers must
-	// hold MaxVnetFrame bytes; without TSO, VnetHdrLen more than a plain
-	// frame.
+	// host GSO, or the native engine's own TSO), and no stack verifies
+	// received checksums, which such frames may leave partial. Receive
+	// buffers must hold MaxVnetFrame bytes; without TSO, VnetHdrLen more
+	// than a plain frame.
 	TSO bool
 	// Engine selects the TCP implementation: EngineGVisor (the zero
 	// value), which only binaries that import tcp/gvisortcp offer, or
