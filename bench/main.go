@@ -39,7 +39,7 @@ func main() {
 	steps := []step{
 		// -count 3: the table takes the median of each figure.
 		{"in-process connection cost and scaling",
-			[]string{"go", "test", "-run", "^$", "-bench", "Connect|Serve", "-benchmem", "-benchtime", *benchtime, "-count", "3", "./tcp/", "./tcp/engine/"}},
+			[]string{"go", "test", "-run", "^$", "-bench", "Connect|Serve|Stream", "-benchmem", "-benchtime", *benchtime, "-count", "3", "./tcp/", "./tcp/engine/"}},
 		// -cpu 1: per core. A fixed count, because the TX-only benchmark
 		// stops its timer every 128 packets and a time target makes it
 		// run for minutes.
