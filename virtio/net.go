@@ -91,6 +91,9 @@ type Config struct {
 	//   - Receive passes DATA_VALID on, and completes a NEEDS_CSUM frame
 	//     in software as without VnetHdr, marking it DATA_VALID, so that
 	//     the stack verifies neither.
+	//   - With VIRTIO_NET_F_HOST_TSO4 (Device.TSO), Transmit takes TCPv4
+	//     GSO frames of up to 64 KiB for the device to cut
+	//     (tcp.Config.TSO); without it, it drops them.
 	// Frames may then be nethdr.Size bytes longer than percpu.MaxFrame.
 	VnetHdr bool
 }
@@ -130,7 +133,11 @@ func newDevice(t Transport, mem Memory, cfg Config) (*Device, error) {
 	t.SetStatus(status)
 
 	offered := Features(t.DeviceFeatures())
-	f, err := negotiate(offered, cfg.Refuse)
+	refuse := cfg.Refuse
+	if !cfg.VnetHdr {
+		refuse |= NetHostTSO4 // plain frames cannot ask for segmentation
+	}
+	f, err := negotiate(offered, refuse)
 	if err != nil {
 		return nil, err
 	}
@@ -322,6 +329,10 @@ func (d *Device) MAC() ([6]byte, bool) { return d.mac, d.features.Has(NetMAC) }
 
 // MTU returns the MTU the device advises, or 0 if it gives none.
 func (d *Device) MTU() int { return d.mtu }
+
+// TSO reports whether the device cuts the TCPv4 segments the driver sends
+// (VIRTIO_NET_F_HOST_TSO4, negotiated with Config.VnetHdr only).
+func (d *Device) TSO() bool { return d.features.Has(NetHostTSO4) }
 
 // LinkUp reports the link status read from configuration space; without
 // VIRTIO_NET_F_STATUS the link is always up (virtio 1.2, 5.1.4).

@@ -35,6 +35,15 @@ const (
 	// txFullSpins bounds how many times Transmit yields waiting for the
 	// device to return TX descriptors before it drops what is left.
 	txFullSpins = 64
+
+	// With HOST_TSO4, frames larger than a buffer go out through one of
+	// txBigBuffers buffers of bigBufSize bytes, which a descriptor points
+	// to for the frame's flight: an Ethernet header and the largest IPv4
+	// packet.
+	maxTSOFrame  = 14 + 65535
+	bigBufSize   = NetHdrSize + maxTSOFrame
+	bigBufStride = (bigBufSize + 63) &^ 63
+	txBigBuffers = 16
 )
 
 // Counters are one queue pair's statistics. RX fields are written by the
@@ -104,6 +113,7 @@ type QueuePair struct {
 	rxPosted  []bool // rxPosted[id]: the device owns RX descriptor id
 	guestCsum bool   // NEEDS_CSUM frames may arrive
 	hostCsum  bool   // the device finishes NEEDS_CSUM frames we send
+	hostTSO   bool   // the device cuts GSO frames we send
 	vnetHdr   bool   // Config.VnetHdr: frames carry a nethdr both ways
 
 	_ [64]byte
@@ -114,6 +124,13 @@ type QueuePair struct {
 	txBufs     []byte   // txRing.size buffers of bufStride bytes
 	txFree     []uint16 // free TX descriptor ids, used as a stack
 	txInflight []bool   // txInflight[id]: the device owns TX descriptor id
+	txAddr     uint64   // device address of txBufs
+	// With hostTSO: the big buffers, the free ones, and which one (plus
+	// one; 0 for none) descriptor id points to while in flight.
+	txBig     []byte
+	txBigAddr uint64
+	txBigFree []uint16
+	txBigOf   []uint16
 
 	counters Counters
 }
@@ -132,6 +149,7 @@ func newQueuePair(t Transport, mem Memory, k, rxSize, txSize int, f Features, vn
 		done:      make(chan struct{}),
 		guestCsum: f.Has(NetGuestCsum),
 		hostCsum:  f.Has(NetCsum),
+		hostTSO:   f.Has(NetHostTSO4) && vnetHdr,
 		vnetHdr:   vnetHdr,
 	}
 	eventIdx := f.Has(RingEventIdx)
@@ -151,6 +169,18 @@ func newQueuePair(t Transport, mem Memory, k, rxSize, txSize int, f Features, vn
 		return nil, fmt.Errorf("virtio: allocate TX buffers: %w", err)
 	}
 	q.rxBufs, q.txBufs = rxb.Bytes[:rxSize*bufStride], txb.Bytes[:txSize*bufStride]
+	q.txAddr = txb.Addr
+	if q.hostTSO {
+		big, err := mem.Alloc(txBigBuffers*bigBufStride, 64)
+		if err != nil {
+			return nil, fmt.Errorf("virtio: allocate TSO buffers: %w", err)
+		}
+		q.txBig, q.txBigAddr = big.Bytes[:txBigBuffers*bigBufStride], big.Addr
+		for i := range txBigBuffers {
+			q.txBigFree = append(q.txBigFree, uint16(txBigBuffers-1-i))
+		}
+		q.txBigOf = make([]uint16, txSize)
+	}
 	q.rxPosted = make([]bool, rxSize)
 	for i := range rxSize {
 		q.rxRing.setDesc(uint16(i), rxb.Addr+uint64(i*bufStride), bufSize, descFWrite, 0)
@@ -403,18 +433,27 @@ func (q *QueuePair) Transmit(frames [][]byte) (int, error) {
 	var sent, bytes, drops, kicks int
 	for i, f := range frames {
 		var h nethdr.Hdr
+		limit := percpu.MaxFrame
 		if q.vnetHdr {
-			if len(f) < nethdr.Size || nethdr.Parse(f).GSOType != nethdr.GSONone {
+			if len(f) < nethdr.Size {
 				drops++
 				continue
 			}
 			h, f = nethdr.Parse(f), f[nethdr.Size:]
+			if h.GSOType != nethdr.GSONone {
+				if !q.hostTSO || h.GSOType != nethdr.GSOTCPv4 {
+					drops++
+					continue
+				}
+				limit = maxTSOFrame
+			}
 		}
-		if len(f) == 0 || len(f) > percpu.MaxFrame {
+		if len(f) == 0 || len(f) > limit {
 			drops++
 			continue
 		}
-		for spins := 0; len(q.txFree) == 0; spins++ {
+		big := len(f) > percpu.MaxFrame
+		for spins := 0; len(q.txFree) == 0 || big && len(q.txBigFree) == 0; spins++ {
 			if spins == txFullSpins {
 				drops += len(frames) - i
 				goto out
@@ -429,7 +468,16 @@ func (q *QueuePair) Transmit(frames [][]byte) (int, error) {
 		}
 		id := q.txFree[len(q.txFree)-1]
 		q.txFree = q.txFree[:len(q.txFree)-1]
-		slot := q.txBufs[int(id)*bufStride:][:NetHdrSize+len(f)]
+		var slot []byte
+		if big {
+			b := q.txBigFree[len(q.txBigFree)-1]
+			q.txBigFree = q.txBigFree[:len(q.txBigFree)-1]
+			q.txBigOf[id] = b + 1
+			slot = q.txBig[int(b)*bigBufStride:][:NetHdrSize+len(f)]
+			r.setDesc(id, q.txBigAddr+uint64(b)*bigBufStride, uint32(len(slot)), 0, 0)
+		} else {
+			slot = q.txBufs[int(id)*bufStride:][:NetHdrSize+len(f)]
+		}
 		copy(slot[NetHdrSize:], f)
 		if q.vnetHdr {
 			if h.Flags&nethdr.NeedsCsum != 0 && !q.hostCsum {
@@ -440,7 +488,9 @@ func (q *QueuePair) Transmit(frames [][]byte) (int, error) {
 				}
 				h.Flags &^= nethdr.NeedsCsum
 			}
-			h.HdrLen, h.GSOSize = 0, 0
+			if h.GSOType == nethdr.GSONone {
+				h.HdrLen, h.GSOSize = 0, 0
+			}
 			h.Put(slot)
 		}
 		r.setDescLen(id, uint32(len(slot)))
@@ -485,6 +535,11 @@ func (q *QueuePair) reclaimLocked() {
 			continue
 		}
 		q.txInflight[id] = false
+		if q.txBigOf != nil && q.txBigOf[id] != 0 {
+			q.txBigFree = append(q.txBigFree, q.txBigOf[id]-1)
+			q.txBigOf[id] = 0
+			q.txRing.setDesc(uint16(id), q.txAddr+uint64(id)*bufStride, NetHdrSize, 0, 0)
+		}
 		q.txFree = append(q.txFree, uint16(id))
 		got++
 	}

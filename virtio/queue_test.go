@@ -437,7 +437,8 @@ func TestVnetHdr(t *testing.T) {
 			{"device finishes", 0, needsCsum, true, nethdr.NeedsCsum, partial},
 			{"driver finishes", virtio.NetCsum, needsCsum, true, 0, want},
 			{"complete already", 0, nethdr.Hdr{}, true, 0, want},
-			{"segmentation", 0, tso, false, 0, nil},
+			{"device segments", 0, tso, true, nethdr.NeedsCsum, partial},
+			{"no segmentation offload", virtio.NetHostTSO4, tso, false, 0, nil},
 		}
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
@@ -463,8 +464,8 @@ func TestVnetHdr(t *testing.T) {
 					}
 					return
 				}
-				if gotHdr.Flags != tc.wantFlags || gotHdr.GSOType != nethdr.GSONone {
-					t.Errorf("device saw header %+v, want flags %d and no GSO", gotHdr, tc.wantFlags)
+				if gotHdr.Flags != tc.wantFlags || gotHdr.GSOType != tc.hdr.GSOType || gotHdr.GSOSize != tc.hdr.GSOSize {
+					t.Errorf("device saw header %+v, want flags %d and GSO %d/%d", gotHdr, tc.wantFlags, tc.hdr.GSOType, tc.hdr.GSOSize)
 				}
 				if !bytes.Equal(got, tc.wantFrame) {
 					t.Errorf("device saw a frame of %d bytes that differs from the one expected", len(got))
@@ -472,4 +473,58 @@ func TestVnetHdr(t *testing.T) {
 			})
 		}
 	})
+}
+
+// TestTSO sends TCPv4 GSO frames larger than a TX buffer to a device with
+// HOST_TSO4, more of them in one Transmit than there are large buffers, so
+// that Transmit reuses each large buffer once the device has returned it.
+// Every frame must reach the device whole, with its GSO header. Without
+// Config.VnetHdr, HOST_TSO4 is not negotiated.
+func TestTSO(t *testing.T) {
+	if _, d := newDevice(t, devmodel.Config{}, virtio.Config{}); d.TSO() {
+		t.Error("HOST_TSO4 negotiated without VnetHdr")
+	}
+	m, d := newDevice(t, devmodel.Config{}, virtio.Config{VnetHdr: true})
+	if !d.TSO() {
+		t.Fatalf("HOST_TSO4 not negotiated; features %s", d.Features())
+	}
+	q := d.Pairs()[0]
+	var got [][]byte
+	var hdrs []nethdr.Hdr
+	// The device takes each frame when Transmit kicks it, as it would
+	// when its queue is being served.
+	m.OnTransmitHdr(func(_ int, h nethdr.Hdr, f []byte) {
+		hdrs, got = append(hdrs, h), append(got, bytes.Clone(f))
+	})
+	f := flow(0x0a000002c0a8000113885000 >> 32)
+	const frames = 40
+	batch := make([][]byte, frames)
+	for i := range batch {
+		frame := tcpFrame(f, bytes.Repeat([]byte{byte(i)}, 8000+i))
+		h := nethdr.Hdr{Flags: nethdr.NeedsCsum, CsumStart: 34, CsumOffset: 16,
+			GSOType: nethdr.GSOTCPv4, GSOSize: 1448, HdrLen: 54}
+		b := make([]byte, nethdr.Size, nethdr.Size+len(frame))
+		h.Put(b)
+		batch[i] = append(b, frame...)
+	}
+	for i := range batch { // one at a time first: each kick hands one over
+		if n, err := q.Transmit(batch[i : i+1]); n != 1 || err != nil {
+			t.Fatalf("Transmit of frame %d = %d, %v", i, n, err)
+		}
+	}
+	if n, err := q.Transmit(batch); n != frames || err != nil {
+		t.Fatalf("Transmit of %d frames at once = %d, %v", frames, n, err)
+	}
+	if len(got) != 2*frames {
+		t.Fatalf("device took %d frames, want %d", len(got), 2*frames)
+	}
+	for i, g := range got {
+		want := batch[i%frames]
+		if !bytes.Equal(g, want[nethdr.Size:]) || hdrs[i] != nethdr.Parse(want) {
+			t.Fatalf("frame %d: %d bytes with header %+v, want %d bytes with %+v", i, len(g), hdrs[i], len(want)-nethdr.Size, nethdr.Parse(want))
+		}
+	}
+	if c := q.Counters().Snapshot(); c.TxDrops != 0 {
+		t.Errorf("TxDrops = %d, want 0", c.TxDrops)
+	}
 }

@@ -90,7 +90,7 @@ type Device struct {
 	irqMu sync.Mutex
 	// irqMu protects irq and txSink.
 	irq    func()
-	txSink func(pair int, frame []byte)
+	txSink func(pair int, h Hdr, frame []byte)
 }
 
 var _ virtio.Transport = (*Device)(nil)
@@ -150,6 +150,16 @@ func (d *Device) OnInterrupt(fn func()) {
 // handing each frame (without virtio_net_hdr) to fn, which must not keep it.
 // Nil leaves TX buffers pending until ProcessTX.
 func (d *Device) OnTransmit(fn func(pair int, frame []byte)) {
+	if fn == nil {
+		d.OnTransmitHdr(nil)
+		return
+	}
+	d.OnTransmitHdr(func(pair int, _ Hdr, frame []byte) { fn(pair, frame) })
+}
+
+// OnTransmitHdr is OnTransmit that also passes each frame's
+// virtio_net_hdr.
+func (d *Device) OnTransmitHdr(fn func(pair int, h Hdr, frame []byte)) {
 	d.irqMu.Lock()
 	d.txSink = fn
 	d.irqMu.Unlock()
@@ -360,7 +370,7 @@ func (d *Device) Notify(vq int) {
 		sink := d.txSink
 		d.irqMu.Unlock()
 		if sink != nil {
-			d.ProcessTX(vq/2, sink)
+			d.processTX(vq/2, sink)
 		}
 	}
 }
