@@ -45,10 +45,13 @@ type settings struct {
 	// how the workers stop.
 	closeNIC func() error
 	// vnetHdr: the queues' frames carry a virtio_net_hdr
-	// (tcp.Config.VnetHdr); tso: and may be up to tcp.MaxVnetFrame bytes
-	// (tcp.Config.TSO). rxChecksum: received checksums need no
+	// (tcp.Config.VnetHdr); tso: the NIC cuts TCP segments of up to
+	// 64 KiB (tcp.Config.TSO). rxChecksum: received checksums need no
 	// verification (tcp.Config.RXChecksumOffload).
 	vnetHdr, tso, rxChecksum bool
+	// frameSize is the largest frame the queues deliver, header
+	// included (percpu.Runtime.FrameSize); 0 means percpu.MaxFrame.
+	frameSize int
 	// engine is the TCP engine (tcp.Config.Engine).
 	engine tcp.EngineKind
 }
@@ -61,12 +64,7 @@ func newAppliance(cfg *config.Config, s settings, log *slog.Logger) (*appliance,
 	}
 	rt := percpu.New(s.queues)
 	rt.Pin = s.pin
-	switch {
-	case s.tso:
-		rt.FrameSize = tcp.MaxVnetFrame
-	case s.vnetHdr:
-		rt.FrameSize = tcp.VnetHdrLen + percpu.MaxFrame
-	}
+	rt.FrameSize = s.frameSize
 	links := make([]tcp.Link, n)
 	counters := make([]*percpu.Counters, n)
 	for k := range n {

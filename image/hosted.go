@@ -135,17 +135,22 @@ func runHosted(f hostedFlags, log *slog.Logger) error {
 	}
 
 	engineKind, _ := tcp.ParseEngineKind(f.engine) // checked by parseFlags
+	frameSize := 0
+	if tap.VnetHdr() { // GRO hands over segments of up to 64 KiB
+		frameSize = tcp.MaxVnetFrame
+	}
 	app, err := newAppliance(cfg, settings{
-		queues:   tap.Queues(),
-		steering: tcp.MixSteering{N: queues},
-		pin:      pinFunc(f.pin),
-		addr:     addr,
-		gateway:  gw,
-		mac:      mac,
-		closeNIC: tap.Close,
-		vnetHdr:  tap.VnetHdr(),
-		tso:      tap.VnetHdr(), // the TAP's offloads include TSO4
-		engine:   engineKind,
+		queues:    tap.Queues(),
+		steering:  tcp.MixSteering{N: queues},
+		pin:       pinFunc(f.pin),
+		addr:      addr,
+		gateway:   gw,
+		mac:       mac,
+		closeNIC:  tap.Close,
+		vnetHdr:   tap.VnetHdr(),
+		tso:       tap.VnetHdr(), // the TAP's offloads include TSO4
+		frameSize: frameSize,
+		engine:    engineKind,
 		// The kernel builds a TAP's frames in memory: their checksums
 		// are either complete or, with offloads, deliberately partial.
 		rxChecksum: true,

@@ -59,8 +59,7 @@
 // urgent data (URG is ignored), IP options (accepted and skipped), IP
 // fragment reassembly (fragments are counted as malformed and dropped),
 // ICMP (PMTU discovery, soft errors), IPv6, ARP (Config.Resolve supplies
-// neighbours), RFC 5961's ACK range check, and TSO over virtio-net on bare
-// metal (the driver does not negotiate it; checksum offload it does).
+// neighbours), and RFC 5961's ACK range check.
 //
 // # How package tcp uses it
 //
