@@ -12,7 +12,8 @@ import (
 // Ready on the goroutine that processed the core's frames (the core's
 // worker, in Deliver and DeliverBatch) or its timers, after that batch and
 // outside the core's lock, once for each connection with news since its
-// last call:
+// last call (Serve and Engine.Close call it too, for the connections they
+// hand over or end):
 //   - it was established (a served listener's first call, or a
 //     DialHandler dial's);
 //   - bytes or the peer's FIN arrived;
@@ -55,15 +56,14 @@ func (l *Listener) Serve(h Handler) {
 	e := l.e
 	e.lock()
 	l.handler = h
-	for {
+	for queued := true; queued; {
 		select {
 		case c := <-l.accept:
 			c.handler = h
 			e.markReady(c)
-			continue
 		default:
+			queued = false
 		}
-		break
 	}
 	news := len(e.ready) > 0
 	e.unlock()
