@@ -68,11 +68,11 @@ func main() {
 		// The driver hands frames over behind a virtio_net_hdr
 		// (virtio.Config.VnetHdr), so that the device finishes the
 		// engine's checksums and cuts its segments where it can
-		// (HOST_TSO4); received frames stay within one buffer (no
-		// GUEST_TSO4).
+		// (HOST_TSO4), and hands over the host's large segments whole
+		// (GUEST_TSO4).
 		vnetHdr:   true,
 		tso:       nic.dev.TSO(),
-		frameSize: tcp.VnetHdrLen + percpu.MaxFrame,
+		frameSize: nic.frameSize(),
 		// The image links the native engine only (it does not import
 		// tcp/gvisortcp).
 		engine: tcp.EngineNative,

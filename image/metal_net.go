@@ -11,6 +11,7 @@ import (
 	"net/netip"
 
 	"github.com/bareproxy/bareproxy/board/qemu"
+	"github.com/bareproxy/bareproxy/percpu"
 	"github.com/bareproxy/bareproxy/proxy/config"
 	"github.com/bareproxy/bareproxy/tcp"
 	"github.com/bareproxy/bareproxy/tcp/dhcp"
@@ -43,7 +44,7 @@ func openNIC(cfg *config.Config, log *slog.Logger) (*metalNIC, error) {
 	if !ok {
 		return nil, errors.New("no virtio-net device (QEMU: -device virtio-net-device,netdev=...)")
 	}
-	dev, err := virtio.OpenMMIO(d.Base, virtio.Config{Pairs: cores, Steering: tcp.NewToeplitzSteering(cores), VnetHdr: true})
+	dev, err := virtio.OpenMMIO(d.Base, virtio.Config{Pairs: cores, Steering: tcp.NewToeplitzSteering(cores), VnetHdr: true, GuestTSO: true})
 	if err != nil {
 		return nil, fmt.Errorf("virtio-net at %#x: %w", d.Base, err)
 	}
@@ -51,7 +52,7 @@ func openNIC(cfg *config.Config, log *slog.Logger) (*metalNIC, error) {
 		log.Warn("the NIC has fewer queue pairs than cores; using one core per pair", "pairs", got, "cores", cores)
 		dev.Close()
 		cores = got
-		dev, err = virtio.OpenMMIO(d.Base, virtio.Config{Pairs: cores, Steering: tcp.NewToeplitzSteering(cores), VnetHdr: true})
+		dev, err = virtio.OpenMMIO(d.Base, virtio.Config{Pairs: cores, Steering: tcp.NewToeplitzSteering(cores), VnetHdr: true, GuestTSO: true})
 		if err != nil {
 			return nil, fmt.Errorf("virtio-net at %#x: %w", d.Base, err)
 		}
@@ -77,6 +78,15 @@ func openNIC(cfg *config.Config, log *slog.Logger) (*metalNIC, error) {
 	log.Info("virtio-net", "base", fmt.Sprintf("%#x", d.Base), "irq", d.IRQ, "mac", nic.mac.String(),
 		"features", dev.Features().String(), "link_up", dev.LinkUp())
 	return nic, nil
+}
+
+// frameSize is the largest frame the NIC's queues deliver, header
+// included: a 64 KiB segment with GUEST_TSO4, else one Ethernet frame.
+func (n *metalNIC) frameSize() int {
+	if n.dev.GuestTSO() {
+		return tcp.MaxVnetFrame
+	}
+	return tcp.VnetHdrLen + percpu.MaxFrame
 }
 
 // address returns the static address of the network section, or a DHCP

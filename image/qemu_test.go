@@ -287,18 +287,19 @@ func TestQEMUImage(t *testing.T) {
 // testQEMUServesL4 boots the image with its embedded configuration
 // (image/examples/l4.cfg) and proxies 200 connections, 20 at a time, from
 // the client namespace to nginx; both cores must take connections. The
-// device must have taken checksum and segmentation offload
-// (VIRTIO_NET_F_CSUM, HOST_TSO4), so that each 4 KiB response leaves as one
-// segment with a partial checksum for QEMU's tap and the kernel behind it
-// to cut and finish; curl's byte-exact check then covers both.
+// device must have taken checksum and segmentation offload both ways
+// (VIRTIO_NET_F_CSUM, HOST_TSO4, GUEST_TSO4), so that each 4 KiB response
+// arrives from nginx as one segment and leaves as one with a partial
+// checksum, for QEMU's tap and the kernel behind it to cut and finish;
+// curl's byte-exact check then covers all of it.
 func testQEMUServesL4(t *testing.T, elf string) {
 	tp := newTopology(t)
 	g := bootGuest(t, elf, tp.hub, tp.tap)
 	next := bootToReady(t, g, "embedded")
 	_, m, _ := g.wait(t, reFeatures, 0)
-	for _, want := range []string{"CSUM", "HOST_TSO4"} {
+	for _, want := range []string{"CSUM", "HOST_TSO4", "GUEST_TSO4"} {
 		if !slices.Contains(strings.Split(m[1], "|"), want) {
-			t.Errorf("virtio-net features %s: want %s, for the engine's partial checksums and large segments", m[1], want)
+			t.Errorf("virtio-net features %s: want %s, for partial checksums and large segments both ways", m[1], want)
 		}
 	}
 

@@ -55,17 +55,18 @@ const (
 //     checksum the stack computed, which is always allowed.
 //   - NetGuestCsum: RX frames marked NEEDS_CSUM are completed in software
 //     before the stack sees them; DATA_VALID frames are counted.
-//   - NetMrgRxbuf is declined: every RX buffer holds a whole MaxFrame frame
-//     and no GUEST_TSO is negotiated, so merging would buy nothing.
+//   - NetMrgRxbuf is declined: every RX buffer holds a whole frame, of
+//     MaxFrame bytes or, with GUEST_TSO4, of 64 KiB.
 //   - AccessPlatform is accepted: TamaGo maps memory 1:1, so device addresses
 //     are physical addresses either way.
 //   - NetHostTSO4 is accepted with Config.VnetHdr only, whose frames can ask
 //     for segmentation, and with NetCsum, which it requires; large frames
-//     go out through a few 64 KiB TX buffers of their own. GUEST_TSO4 is
-//     declined, so received frames stay within MaxFrame.
+//     go out through a few 64 KiB TX buffers of their own.
+//   - NetGuestTSO4 is accepted with Config.GuestTSO only, and with
+//     NetGuestCsum, which it requires: every RX buffer then holds 64 KiB.
 const Supported = Version1 | RingEventIdx | AccessPlatform | OrderPlatform |
 	NetCsum | NetGuestCsum | NetMTU | NetMAC | NetStatus |
-	NetCtrlVQ | NetMQ | NetRSS | NetHostTSO4
+	NetCtrlVQ | NetMQ | NetRSS | NetHostTSO4 | NetGuestTSO4
 
 // names lists feature bits by number, for String.
 var names = map[int]string{
@@ -98,7 +99,7 @@ func (f Features) String() string {
 // negotiate returns the features the driver accepts out of offered: the
 // intersection with Supported minus refused, with features whose
 // prerequisites are missing dropped (virtio 1.2, 5.1.3.1: MQ and RSS require
-// CTRL_VQ, HOST_TSO4 requires CSUM). It fails if VERSION_1 is missing: this
+// CTRL_VQ, HOST_TSO4 requires CSUM, GUEST_TSO4 GUEST_CSUM). It fails if VERSION_1 is missing: this
 // driver has no legacy mode.
 func negotiate(offered, refused Features) (Features, error) {
 	acc := offered & Supported &^ refused
@@ -110,6 +111,9 @@ func negotiate(offered, refused Features) (Features, error) {
 	}
 	if !acc.Has(NetCsum) {
 		acc &^= NetHostTSO4
+	}
+	if !acc.Has(NetGuestCsum) {
+		acc &^= NetGuestTSO4
 	}
 	return acc, nil
 }

@@ -96,6 +96,12 @@ type Config struct {
 	//     (tcp.Config.TSO); without it, it drops them.
 	// Frames may then be nethdr.Size bytes longer than percpu.MaxFrame.
 	VnetHdr bool
+	// GuestTSO, with VnetHdr, accepts VIRTIO_NET_F_GUEST_TSO4: the device
+	// may hand over TCPv4 segments of up to 64 KiB (the host's GRO), one
+	// frame where it would send dozens. Every RX buffer then holds 64 KiB
+	// (16 MiB for a queue of 256), and so must Receive's buffers
+	// (tcp.MaxVnetFrame) when Device.GuestTSO reports it negotiated.
+	GuestTSO bool
 }
 
 // Device is one initialised virtio-net device.
@@ -136,6 +142,9 @@ func newDevice(t Transport, mem Memory, cfg Config) (*Device, error) {
 	refuse := cfg.Refuse
 	if !cfg.VnetHdr {
 		refuse |= NetHostTSO4 // plain frames cannot ask for segmentation
+	}
+	if !cfg.VnetHdr || !cfg.GuestTSO {
+		refuse |= NetGuestTSO4
 	}
 	f, err := negotiate(offered, refuse)
 	if err != nil {
@@ -333,6 +342,11 @@ func (d *Device) MTU() int { return d.mtu }
 // TSO reports whether the device cuts the TCPv4 segments the driver sends
 // (VIRTIO_NET_F_HOST_TSO4, negotiated with Config.VnetHdr only).
 func (d *Device) TSO() bool { return d.features.Has(NetHostTSO4) }
+
+// GuestTSO reports whether the device may hand over TCPv4 segments of up
+// to 64 KiB (VIRTIO_NET_F_GUEST_TSO4, negotiated with Config.GuestTSO
+// only).
+func (d *Device) GuestTSO() bool { return d.features.Has(NetGuestTSO4) }
 
 // LinkUp reports the link status read from configuration space; without
 // VIRTIO_NET_F_STATUS the link is always up (virtio 1.2, 5.1.4).

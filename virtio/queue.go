@@ -109,7 +109,9 @@ type QueuePair struct {
 
 	// RX state, owned by the Receive caller.
 	rxRing    *splitRing
-	rxBufs    []byte // rxRing.size buffers of bufStride bytes
+	rxBufs    []byte // rxRing.size buffers of rxStride bytes
+	rxBufSize int    // bufSize, or bigBufSize with GUEST_TSO4
+	rxStride  int
 	rxPosted  []bool // rxPosted[id]: the device owns RX descriptor id
 	guestCsum bool   // NEEDS_CSUM frames may arrive
 	hostCsum  bool   // the device finishes NEEDS_CSUM frames we send
@@ -160,7 +162,11 @@ func newQueuePair(t Transport, mem Memory, k, rxSize, txSize int, f Features, vn
 	if q.txRing, err = newSplitRing(mem, txSize, eventIdx); err != nil {
 		return nil, err
 	}
-	rxb, err := mem.Alloc(rxSize*bufStride, 64)
+	q.rxBufSize, q.rxStride = bufSize, bufStride
+	if f.Has(NetGuestTSO4) && vnetHdr {
+		q.rxBufSize, q.rxStride = bigBufSize, bigBufStride
+	}
+	rxb, err := mem.Alloc(rxSize*q.rxStride, 64)
 	if err != nil {
 		return nil, fmt.Errorf("virtio: allocate RX buffers: %w", err)
 	}
@@ -168,7 +174,7 @@ func newQueuePair(t Transport, mem Memory, k, rxSize, txSize int, f Features, vn
 	if err != nil {
 		return nil, fmt.Errorf("virtio: allocate TX buffers: %w", err)
 	}
-	q.rxBufs, q.txBufs = rxb.Bytes[:rxSize*bufStride], txb.Bytes[:txSize*bufStride]
+	q.rxBufs, q.txBufs = rxb.Bytes[:rxSize*q.rxStride], txb.Bytes[:txSize*bufStride]
 	q.txAddr = txb.Addr
 	if q.hostTSO {
 		big, err := mem.Alloc(txBigBuffers*bigBufStride, 64)
@@ -183,7 +189,7 @@ func newQueuePair(t Transport, mem Memory, k, rxSize, txSize int, f Features, vn
 	}
 	q.rxPosted = make([]bool, rxSize)
 	for i := range rxSize {
-		q.rxRing.setDesc(uint16(i), rxb.Addr+uint64(i*bufStride), bufSize, descFWrite, 0)
+		q.rxRing.setDesc(uint16(i), rxb.Addr+uint64(i*q.rxStride), uint32(q.rxBufSize), descFWrite, 0)
 		q.rxRing.push(uint16(i))
 		q.rxPosted[i] = true
 	}
@@ -345,13 +351,13 @@ func (q *QueuePair) poll(bufs [][]byte, sizes []int) int {
 			malformed++ // not ours to repost
 			continue
 		}
-		buf := q.rxBufs[int(id)*bufStride:][:bufSize]
+		buf := q.rxBufs[int(id)*q.rxStride:][:q.rxBufSize]
 		room := 0 // the caller's header
 		if q.vnetHdr {
 			room = nethdr.Size
 		}
 		switch {
-		case length < NetHdrSize || length > bufSize:
+		case length < NetHdrSize || int(length) > q.rxBufSize:
 			malformed++
 		case room+int(length)-NetHdrSize > len(bufs[n]):
 			drops++

@@ -528,3 +528,47 @@ func TestTSO(t *testing.T) {
 		t.Errorf("TxDrops = %d, want 0", c.TxDrops)
 	}
 }
+
+// TestGuestTSO checks that with Config.GuestTSO the driver takes a 30 KB
+// TCPv4 segment (the host's GRO) whole, its checksum completed, and that
+// GUEST_TSO4 is negotiated only with GuestTSO, VnetHdr and GUEST_CSUM.
+func TestGuestTSO(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  virtio.Config
+		want bool
+	}{
+		{"GuestTSO", virtio.Config{VnetHdr: true, GuestTSO: true}, true},
+		{"VnetHdr alone", virtio.Config{VnetHdr: true}, false},
+		{"GuestTSO without VnetHdr", virtio.Config{GuestTSO: true}, false},
+		{"no GUEST_CSUM", virtio.Config{VnetHdr: true, GuestTSO: true, Refuse: virtio.NetGuestCsum}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, d := newDevice(t, devmodel.Config{}, tc.cfg)
+			if d.GuestTSO() != tc.want {
+				t.Errorf("GuestTSO() = %v, want %v (features %s)", d.GuestTSO(), tc.want, d.Features())
+			}
+		})
+	}
+
+	m, d := newDevice(t, devmodel.Config{}, virtio.Config{VnetHdr: true, GuestTSO: true})
+	q := d.Pairs()[0]
+	f := flow(0x0a000002c0a8000113885000 >> 32)
+	want := tcpFrame(f, bytes.Repeat([]byte("gro"), 10000))
+	partial := bytes.Clone(want)
+	binary.BigEndian.PutUint16(partial[34+16:], pseudo(f, 6, len(partial)-34))
+	h := nethdr.Hdr{Flags: nethdr.NeedsCsum, CsumStart: 34, CsumOffset: 16, GSOType: nethdr.GSOTCPv4, GSOSize: 1448, HdrLen: 54}
+	if !m.DeliverTo(0, h, partial) {
+		t.Fatal("the device found no RX buffer for a 30 KB segment")
+	}
+	bufs := [][]byte{make([]byte, nethdr.Size+14+65535)}
+	sizes := make([]int, 1)
+	if n, err := q.Receive(bufs, sizes); n != 1 || err != nil {
+		t.Fatalf("Receive = %d, %v", n, err)
+	}
+	got := bufs[0][:sizes[0]]
+	if nethdr.Parse(got).Flags != nethdr.DataValid || !bytes.Equal(got[nethdr.Size:], want) {
+		t.Errorf("got %d bytes with header %+v, want the %d-byte segment completed and DATA_VALID", len(got)-nethdr.Size, nethdr.Parse(got), len(want))
+	}
+}
