@@ -80,8 +80,9 @@ type Config struct {
 	// send TCP segments of up to 64 KiB for the device to cut (gVisor's
 	// host GSO, or the native engine's own TSO), and no stack verifies
 	// received checksums, which such frames may leave partial. Receive
-	// buffers must hold MaxVnetFrame bytes; without TSO, VnetHdrLen more
-	// than a plain frame.
+	// buffers must hold the largest frame the device hands over:
+	// MaxVnetFrame bytes from a TAP (GRO) or from virtio-net with
+	// GUEST_TSO4, else VnetHdrLen more than a plain frame.
 	TSO bool
 	// Engine selects the TCP implementation: EngineGVisor (the zero
 	// value), which only binaries that import tcp/gvisortcp offer, or
