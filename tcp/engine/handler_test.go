@@ -259,3 +259,164 @@ func TestDialHandler(t *testing.T) {
 		})
 	}
 }
+
+// tracker wraps a Handler and checks the Conn reuse contract: a Conn keeps
+// its addresses from the handler's first call until the handler closes it,
+// so a Conn handed out again while held shows up as new addresses.
+type tracker struct {
+	inner      Handler
+	held       map[*Conn][2]netip.AddrPort
+	seen       map[*Conn]bool
+	conns      int
+	violations atomic.Int64
+}
+
+func newTracker(inner Handler) *tracker {
+	return &tracker{inner: inner, held: map[*Conn][2]netip.AddrPort{}, seen: map[*Conn]bool{}}
+}
+
+func (tr *tracker) Ready(c *Conn) {
+	addrs := [2]netip.AddrPort{c.LocalAddrPort(), c.RemoteAddrPort()}
+	if was, ok := tr.held[c]; !ok {
+		tr.held[c] = addrs
+		tr.seen[c] = true
+		tr.conns++
+	} else if was != addrs {
+		tr.violations.Add(1)
+	}
+	tr.inner.Ready(c)
+	if c.closed.Load() {
+		delete(tr.held, c)
+	}
+}
+
+// churnServer closes some connections at once, some after reading without
+// answering, and echoes the rest, by the client's port.
+func churnServer(echo *echoHandler) HandlerFunc {
+	return func(c *Conn) {
+		switch c.RemoteAddrPort().Port() % 4 {
+		case 0:
+			c.Close()
+		case 1:
+			var buf [64]byte
+			if n, err := c.Read(buf[:]); n > 0 || err != ErrWouldBlock {
+				c.Close() // with bytes unread, often: a RST
+			}
+		default:
+			echo.Ready(c)
+		}
+	}
+}
+
+// churnClient dials total connections with DialHandler, inFlight at a
+// time. By its count, a connection is closed as soon as it is dialled, as
+// soon as it is up, or sends 1 KB, shuts down writing and reads to the end.
+type churnClient struct {
+	e          *Engine
+	h          Handler // what DialHandler gets: a tracker around the client
+	to         netip.AddrPort
+	left, open int
+	started    int
+	outcomes   map[string]int
+	done       chan struct{}
+	sent       map[*Conn]bool
+}
+
+func (cl *churnClient) dial() {
+	for cl.left > 0 && cl.open < 16 {
+		cl.left--
+		cl.started++
+		c, err := cl.e.DialHandler(cl.to, 2*time.Second, cl.h)
+		if err != nil {
+			cl.outcomes["dial error"]++
+			continue
+		}
+		cl.open++
+		if cl.started%5 == 0 {
+			cl.end(c, "closed while dialling")
+		}
+	}
+	if cl.open == 0 && cl.left == 0 {
+		close(cl.done)
+	}
+}
+
+func (cl *churnClient) end(c *Conn, outcome string) {
+	c.Close()
+	delete(cl.sent, c)
+	cl.open--
+	cl.outcomes[outcome]++
+}
+
+func (cl *churnClient) Ready(c *Conn) {
+	defer cl.dial()
+	if !cl.sent[c] {
+		if c.LocalAddrPort().Port()%7 == 0 {
+			cl.end(c, "closed once up")
+			return
+		}
+		if _, err := c.Write(make([]byte, 1024)); err != nil {
+			cl.end(c, "write failed")
+			return
+		}
+		c.CloseWrite()
+		cl.sent[c] = true
+	}
+	var buf [2048]byte
+	for {
+		_, err := c.Read(buf[:])
+		switch {
+		case err == ErrWouldBlock:
+			return
+		case err == io.EOF:
+			cl.end(c, "read to EOF")
+			return
+		case err != nil:
+			cl.end(c, "read failed")
+			return
+		}
+	}
+}
+
+// TestHandlerChurn runs 600 connections run to completion at both ends
+// over a lossy, reordering link, with clients and servers that close early,
+// reset and echo, so that Conns are reused while segments of their last
+// connections are still about. Every dial must end, both engines must go
+// quiet, and no Conn may be handed out while its handler holds it.
+func TestHandlerChurn(t *testing.T) {
+	p := newPair(t, impairment{loss: 0.02, reorder: 0.05}, nil)
+	l, err := p.a.Listen(80)
+	if err != nil {
+		t.Fatal(err)
+	}
+	server := newTracker(churnServer(newEchoHandler()))
+	l.Serve(server)
+	cl := &churnClient{e: p.b, to: netip.AddrPortFrom(p.addrA, 80), left: 600,
+		outcomes: map[string]int{}, done: make(chan struct{}), sent: map[*Conn]bool{}}
+	client := newTracker(cl)
+	cl.h = client
+	// The first dials come from here, the later ones from the client's
+	// handler on the worker: handlerMu keeps the two apart.
+	p.b.handlerMu.Lock()
+	cl.dial()
+	p.b.handlerMu.Unlock()
+	select {
+	case <-cl.done:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("dials left open after 60 s: %d; outcomes so far %v", cl.open, cl.outcomes)
+	}
+	waitQuiet(t, p.a, "server")
+	waitQuiet(t, p.b, "client")
+	t.Logf("outcomes %v; server saw %d connections in %d Conns, client %d in %d",
+		cl.outcomes, server.conns, len(server.seen), client.conns, len(client.seen))
+	if v := server.violations.Load() + client.violations.Load(); v != 0 {
+		t.Errorf("%d Conns handed out again while their handler held them", v)
+	}
+	if cl.outcomes["read to EOF"] == 0 {
+		t.Errorf("no connection completed its echo: %v", cl.outcomes)
+	}
+	if len(server.seen) >= server.conns || len(client.seen) >= client.conns {
+		t.Errorf("no Conn was reused (server %d Conns for %d connections, client %d for %d)",
+			len(server.seen), server.conns, len(client.seen), client.conns)
+	}
+}
