@@ -25,7 +25,7 @@ type linkEndpoint struct {
 	mtu   atomic.Uint32
 
 	// vnetHdr, tso and rxChecksum are Config.VnetHdr, Config.TSO and
-	// Config.RXChecksumOffload (the latter implied by TSO).
+	// Config.RXChecksumOffload.
 	vnetHdr, tso, rxChecksum bool
 
 	// dispatcher is the NIC the stack attached, nil before Attach and
@@ -66,7 +66,7 @@ func newLinkEndpoint(c *Core, l Link, cfg *Config) *linkEndpoint {
 		mac:        tcpip.LinkAddress(cfg.MAC),
 		vnetHdr:    cfg.VnetHdr,
 		tso:        cfg.TSO,
-		rxChecksum: cfg.TSO || cfg.RXChecksumOffload,
+		rxChecksum: cfg.RXChecksumOffload,
 	}
 	mtu := uint32(cfg.MTU)
 	e.batches.New = func() any {
@@ -96,8 +96,8 @@ func (e *linkEndpoint) LinkAddress() tcpip.LinkAddress { return e.mac }
 func (e *linkEndpoint) SetLinkAddress(tcpip.LinkAddress) {}
 
 // Capabilities implements stack.LinkEndpoint: Ethernet needs ARP; received
-// checksums are verified unless Config.RXChecksumOffload or TSO says they
-// need not be. The stack always computes transmitted checksums, in
+// checksums are verified unless Config.RXChecksumOffload says they need not
+// be. The stack always computes transmitted checksums, in
 // full or (host GSO with TSO) the pseudo-header part that the device
 // finishes.
 func (e *linkEndpoint) Capabilities() stack.LinkEndpointCapabilities {
@@ -275,10 +275,10 @@ func (c *Core) deliverFrame(ref *dispatcherRef, off int, f []byte) {
 		c.stats.malformed.Add(1)
 		return
 	}
-	// The virtio_net_hdr, if any, needs no reading: a GSO frame
-	// from the kernel is one large TCP segment that the stack takes
-	// whole, and its partial checksum is not verified
-	// (CapabilityRXChecksumOffload).
+	// The virtio_net_hdr, if any, needs no reading: a GSO frame is one
+	// large TCP segment that the stack takes whole, and gVisor's NIC
+	// decides on checksums for every packet alike from the link's
+	// capabilities (Config.RXChecksumOffload).
 	f = f[off:]
 	eth := header.Ethernet(f)
 	var kind tcpip.PacketType

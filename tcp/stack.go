@@ -70,17 +70,17 @@ type Config struct {
 	// checksums of what it sends partial for the device to finish, and
 	// does not verify those of received frames the header calls partial
 	// (NEEDS_CSUM) or valid (DATA_VALID); gVisor verifies every frame
-	// unless TSO or RXChecksumOffload is set, so without them received
-	// frames must have whole checksums. False means plain Ethernet
+	// unless RXChecksumOffload is set. False means plain Ethernet
 	// frames.
 	VnetHdr bool
 	// TSO, with VnetHdr, says that the device segments TCP too
 	// (TUN_F_TSO4, VIRTIO_NET_F_HOST_TSO4): the stacks take received
 	// frames of up to MaxVnetFrame bytes (GRO and TSO segments) whole and
 	// send TCP segments of up to 64 KiB for the device to cut (gVisor's
-	// host GSO, or the native engine's own TSO), and no stack verifies
-	// received checksums, which such frames may leave partial. Receive
-	// buffers must hold the largest frame the device hands over:
+	// host GSO, or the native engine's own TSO). Received frames may
+	// then carry partial checksums too: where nothing finishes them (a
+	// TAP's, unlike virtio-net's driver), set RXChecksumOffload as well.
+	// Receive buffers must hold the largest frame the device hands over:
 	// MaxVnetFrame bytes from a TAP (GRO) or from virtio-net with
 	// GUEST_TSO4, else VnetHdrLen more than a plain frame.
 	TSO bool
