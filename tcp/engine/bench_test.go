@@ -59,74 +59,85 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// BenchmarkConnect measures connections per second between in-process
-// engines: connect, 100 bytes each way, close. cores=n runs n independent
-// engine pairs (one per core) under GOMAXPROCS(n), each with benchClients
-// dialling goroutines; one op is one connection, so allocs/op and
-// cpu-µs/conn count both ends and the in-memory link.
-func BenchmarkConnect(b *testing.B) {
+// reportConns stops b's timer and reports b.N connections since start, with
+// the process's CPU time since cpuStart.
+func reportConns(b *testing.B, start time.Time, cpuStart time.Duration) {
+	elapsed, cpu := time.Since(start), processCPU()-cpuStart
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "conns/s")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/conn")
+}
+
+// onCores runs bench as the sub-benchmarks cores=1 and cores=2, each under
+// GOMAXPROCS(n) and skipped where the machine has fewer CPUs, so that
+// their ratio is a scaling figure.
+func onCores(b *testing.B, bench func(b *testing.B, n int)) {
 	for _, n := range []int{1, 2} {
 		b.Run(fmt.Sprintf("cores=%d", n), func(b *testing.B) {
 			if n > runtime.NumCPU() {
 				b.Skipf("skipping: %d cores on a %d-CPU machine", n, runtime.NumCPU())
 			}
 			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(n))
-			ctx := context.Background()
-			server := netip.AddrPortFrom(testAddrA, 80)
-			var pairs []*pair
-			for range n {
-				p := newPair(b, impairment{}, nil)
-				l, err := p.a.Listen(80)
-				if err != nil {
-					b.Fatal(err)
-				}
-				go serveEcho100(l)
-				pairs = append(pairs, p)
-				var buf [100]byte
-				for range 2000 { // fill the free lists and map
-					if err := exchange100(ctx, p.b, server, &buf); err != nil {
-						b.Fatalf("warm-up: %v", err)
-					}
-				}
-			}
-			// Each pair has its own share of b.N and its own counter: one
-			// counter for all would be a cache line that every connection
-			// moves between the cores being measured.
-			quota := make([]struct {
-				next atomic.Int64
-				_    [56]byte
-			}, n)
-			var wg sync.WaitGroup
-			b.ReportAllocs()
-			b.ResetTimer()
-			start, cpuStart := time.Now(), processCPU()
-			for k, p := range pairs {
-				share := int64(b.N / n)
-				if k < b.N%n {
-					share++
-				}
-				next := &quota[k].next
-				for range benchClients {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						var buf [100]byte
-						for next.Add(1) <= share {
-							if err := exchange100(ctx, p.b, server, &buf); err != nil {
-								b.Error(err)
-								return
-							}
-						}
-					}()
-				}
-			}
-			wg.Wait()
-			elapsed, cpu := time.Since(start), processCPU()-cpuStart
-			b.StopTimer()
-			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "conns/s")
-			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/conn")
+			bench(b, n)
 		})
 	}
+}
+
+// BenchmarkConnect measures connections per second between in-process
+// engines: connect, 100 bytes each way, close. cores=n runs n independent
+// engine pairs (one per core) under GOMAXPROCS(n), each with benchClients
+// dialling goroutines; one op is one connection, so allocs/op and
+// cpu-µs/conn count both ends and the in-memory link.
+func BenchmarkConnect(b *testing.B) {
+	onCores(b, func(b *testing.B, n int) {
+		ctx := context.Background()
+		server := netip.AddrPortFrom(testAddrA, 80)
+		var pairs []*pair
+		for range n {
+			p, l := newPairListening(b, impairment{}, nil)
+			go serveEcho100(l)
+			pairs = append(pairs, p)
+			var buf [100]byte
+			for range 2000 { // fill the free lists and map
+				if err := exchange100(ctx, p.b, server, &buf); err != nil {
+					b.Fatalf("warm-up: %v", err)
+				}
+			}
+		}
+		// Each pair has its own share of b.N and its own counter: one
+		// counter for all would be a cache line that every connection
+		// moves between the cores being measured.
+		quota := make([]struct {
+			next atomic.Int64
+			_    [56]byte
+		}, n)
+		var wg sync.WaitGroup
+		b.ReportAllocs()
+		b.ResetTimer()
+		start, cpuStart := time.Now(), processCPU()
+		for k, p := range pairs {
+			share := int64(b.N / n)
+			if k < b.N%n {
+				share++
+			}
+			next := &quota[k].next
+			for range benchClients {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					var buf [100]byte
+					for next.Add(1) <= share {
+						if err := exchange100(ctx, p.b, server, &buf); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}()
+			}
+		}
+		wg.Wait()
+		reportConns(b, start, cpuStart)
+	})
 }
 
 // serve100Ready is serve100 as a Handler: it answers a connection's 100
@@ -252,51 +263,38 @@ func (cl *handlerClient) end(c *Conn, k *handlerConn, err error) {
 // and, at two cores, whatever the cores share. BenchmarkConnect's gap to
 // it is the cost of a goroutine per connection.
 func BenchmarkServe(b *testing.B) {
-	for _, n := range []int{1, 2} {
-		b.Run(fmt.Sprintf("cores=%d", n), func(b *testing.B) {
-			if n > runtime.NumCPU() {
-				b.Skipf("skipping: %d cores on a %d-CPU machine", n, runtime.NumCPU())
+	onCores(b, func(b *testing.B, n int) {
+		server := netip.AddrPortFrom(testAddrA, 80)
+		var clients []*handlerClient
+		for range n {
+			p, l := newPairListening(b, impairment{}, nil)
+			l.Serve(HandlerFunc(serve100Ready))
+			cl := &handlerClient{e: p.b, to: server}
+			if err := cl.run(2000, benchClients); err != nil { // fill the free lists and map
+				b.Fatalf("warm-up: %v", err)
 			}
-			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(n))
-			server := netip.AddrPortFrom(testAddrA, 80)
-			var clients []*handlerClient
-			for range n {
-				p := newPair(b, impairment{}, nil)
-				l, err := p.a.Listen(80)
-				if err != nil {
-					b.Fatal(err)
-				}
-				l.Serve(HandlerFunc(serve100Ready))
-				cl := &handlerClient{e: p.b, to: server}
-				if err := cl.run(2000, benchClients); err != nil { // fill the free lists and map
-					b.Fatalf("warm-up: %v", err)
-				}
-				clients = append(clients, cl)
+			clients = append(clients, cl)
+		}
+		var wg sync.WaitGroup
+		b.ReportAllocs()
+		b.ResetTimer()
+		start, cpuStart := time.Now(), processCPU()
+		for k, cl := range clients {
+			share := b.N / n
+			if k < b.N%n {
+				share++
 			}
-			var wg sync.WaitGroup
-			b.ReportAllocs()
-			b.ResetTimer()
-			start, cpuStart := time.Now(), processCPU()
-			for k, cl := range clients {
-				share := b.N / n
-				if k < b.N%n {
-					share++
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := cl.run(share, benchClients); err != nil {
+					b.Error(err)
 				}
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					if err := cl.run(share, benchClients); err != nil {
-						b.Error(err)
-					}
-				}()
-			}
-			wg.Wait()
-			elapsed, cpu := time.Since(start), processCPU()-cpuStart
-			b.StopTimer()
-			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "conns/s")
-			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/conn")
-		})
-	}
+			}()
+		}
+		wg.Wait()
+		reportConns(b, start, cpuStart)
+	})
 }
 
 // BenchmarkStream moves bytes one way through one connection between two
@@ -311,11 +309,7 @@ func BenchmarkStream(b *testing.B) {
 			name = "checksum=device"
 		}
 		b.Run(name, func(b *testing.B) {
-			p := newPair(b, impairment{}, func(c *Config) { c.VnetHdr = device })
-			l, err := p.a.Listen(80)
-			if err != nil {
-				b.Fatal(err)
-			}
+			p, l := newPairListening(b, impairment{}, func(c *Config) { c.VnetHdr = device })
 			got := make(chan int64, 1)
 			go func() {
 				c, err := l.Accept()

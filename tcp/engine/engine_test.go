@@ -124,11 +124,7 @@ func TestTransfer(t *testing.T) {
 func TestManyConns(t *testing.T) {
 	for _, tc := range impairments {
 		t.Run(tc.name, func(t *testing.T) {
-			p := newPair(t, tc.imp, nil)
-			l, err := p.a.Listen(80)
-			if err != nil {
-				t.Fatal(err)
-			}
+			p, l := newPairListening(t, tc.imp, nil)
 			const conns = 200
 			go func() {
 				for {

@@ -106,11 +106,7 @@ func TestServe(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p := newPair(t, impairment{}, nil)
-			l, err := p.a.Listen(80)
-			if err != nil {
-				t.Fatal(err)
-			}
+			p, l := newPairListening(t, impairment{}, nil)
 			h := newEchoHandler()
 			l.Serve(h)
 			var wg sync.WaitGroup
@@ -157,11 +153,7 @@ func TestServe(t *testing.T) {
 // TestServeTakesQueued checks that connections accepted before Serve go
 // to the handler too.
 func TestServeTakesQueued(t *testing.T) {
-	p := newPair(t, impairment{}, nil)
-	l, err := p.a.Listen(80)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, l := newPairListening(t, impairment{}, nil)
 	c, err := p.b.Dial(context.Background(), netip.AddrPortFrom(p.addrA, 80))
 	if err != nil {
 		t.Fatal(err)
@@ -198,11 +190,7 @@ func TestDialHandler(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p := newPair(t, tc.imp, nil)
-			l, err := p.a.Listen(80)
-			if err != nil {
-				t.Fatal(err)
-			}
+			p, l := newPairListening(t, tc.imp, nil)
 			l.Serve(newEchoHandler())
 			const req = "ping"
 			result := make(chan error, 1)
@@ -384,11 +372,7 @@ func (cl *churnClient) Ready(c *Conn) {
 // connections are still about. Every dial must end, both engines must go
 // quiet, and no Conn may be handed out while its handler holds it.
 func TestHandlerChurn(t *testing.T) {
-	p := newPair(t, impairment{loss: 0.02, reorder: 0.05}, nil)
-	l, err := p.a.Listen(80)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, l := newPairListening(t, impairment{loss: 0.02, reorder: 0.05}, nil)
 	server := newTracker(churnServer(newEchoHandler()))
 	l.Serve(server)
 	cl := &churnClient{e: p.b, to: netip.AddrPortFrom(p.addrA, 80), left: 600,

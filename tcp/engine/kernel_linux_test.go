@@ -311,10 +311,7 @@ func TestKernelPeer(t *testing.T) {
 			defer cancel()
 
 			// Kernel clients to the engine's listener.
-			l, err := r.e.Listen(80)
-			if err != nil {
-				t.Fatal(err)
-			}
+			l := r.listenEngine(t, 80)
 			go func() {
 				for {
 					c, err := l.Accept()
@@ -442,6 +439,16 @@ func (r *kernelRig) checkImpaired(t *testing.T, imp impairment) {
 	if imp.loss > 0 && st.Retransmits+st.FastRetransmits == 0 {
 		t.Errorf("loss %g: the engine never retransmitted", imp.loss)
 	}
+}
+
+// listenEngine listens on the rig's engine at port.
+func (r *kernelRig) listenEngine(t *testing.T, port uint16) *engine.Listener {
+	t.Helper()
+	l, err := r.e.Listen(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }
 
 // newOnePortRig is a kernel rig whose engine dials from local port port
@@ -600,10 +607,7 @@ func TestKernelPeerServe(t *testing.T) {
 			r := newKernelRig(t, imp)
 			ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 			defer cancel()
-			l, err := r.e.Listen(80)
-			if err != nil {
-				t.Fatal(err)
-			}
+			l := r.listenEngine(t, 80)
 			h := engine.NewEchoHandler()
 			l.Serve(h)
 			echo := func(i int, msg []byte) {

@@ -213,6 +213,17 @@ func newPair(t testing.TB, imp impairment, mod func(*Config)) *pair {
 	return p
 }
 
+// newPairListening is newPair with a listener on a's port 80.
+func newPairListening(t testing.TB, imp impairment, mod func(*Config)) (*pair, *Listener) {
+	t.Helper()
+	p := newPair(t, imp, mod)
+	l, err := p.a.Listen(80)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, l
+}
+
 // states counts the engine's connections by state.
 func (e *Engine) states() map[State]int {
 	e.mu.Lock()
