@@ -280,7 +280,8 @@ func (e *Engine) clock() int64 {
 }
 
 // Close aborts every connection (sending RSTs), closes every listener and
-// stops the timer goroutine. Close is idempotent.
+// stops the timer goroutine; Handlers hear of their connections' end before
+// it returns, so a Handler must not call it. Close is idempotent.
 func (e *Engine) Close() {
 	e.lock()
 	if e.closed {

@@ -12,8 +12,8 @@ import (
 // Ready on the goroutine that processed the core's frames (the core's
 // worker, in Deliver and DeliverBatch) or its timers, after that batch and
 // outside the core's lock, once for each connection with news since its
-// last call (Serve and Engine.Close call it too, for the connections they
-// hand over or end):
+// last call (Engine.Close calls it too, for the connections it ends, and
+// so must not be called from a handler):
 //   - it was established (a served listener's first call, or a
 //     DialHandler dial's);
 //   - bytes or the peer's FIN arrived;
@@ -51,7 +51,8 @@ var ErrWouldBlock = errors.New("engine: operation would block")
 
 // Serve makes l hand every connection it accepts to h instead of
 // queueing it for Accept, which then returns only when l closes.
-// Connections already queued go to h too.
+// Connections already queued go to h too, with the core's next batch or
+// timer tick: Serve calls no handler itself, so that a handler may call it.
 func (l *Listener) Serve(h Handler) {
 	e := l.e
 	e.lock()
@@ -65,11 +66,7 @@ func (l *Listener) Serve(h Handler) {
 			queued = false
 		}
 	}
-	news := len(e.ready) > 0
 	e.unlock()
-	if news {
-		e.runHandlers()
-	}
 }
 
 // DialHandler starts a dial to remote whose connection h runs: it returns
