@@ -55,6 +55,10 @@ const (
 // (capped by what the device allows).
 const DefaultQueueSize = 256
 
+// guestTSOQueueSize caps RX rings whose buffers hold 64 KiB (GUEST_TSO4):
+// each such buffer carries up to 45 segments' worth.
+const guestTSOQueueSize = 64
+
 // maxMTU is the largest MTU whose frames (plus an Ethernet header and a VLAN
 // tag) fit a MaxFrame buffer; a device advising more does not get
 // VIRTIO_NET_F_MTU accepted (virtio 1.2, 5.1.6.3.1: buffers must hold mtu).
@@ -98,9 +102,11 @@ type Config struct {
 	VnetHdr bool
 	// GuestTSO, with VnetHdr, accepts VIRTIO_NET_F_GUEST_TSO4: the device
 	// may hand over TCPv4 segments of up to 64 KiB (the host's GRO), one
-	// frame where it would send dozens. Every RX buffer then holds 64 KiB
-	// (16 MiB for a queue of 256), and so must Receive's buffers
-	// (tcp.MaxVnetFrame) when Device.GuestTSO reports it negotiated.
+	// frame where it would send dozens. Every RX buffer then holds 64 KiB,
+	// and RX rings hold at most guestTSOQueueSize of them (4 MiB a queue,
+	// so that 16 queues fit the DMA region twice over); Receive's buffers
+	// must hold tcp.MaxVnetFrame bytes when Device.GuestTSO reports the
+	// feature negotiated.
 	GuestTSO bool
 }
 
@@ -247,6 +253,9 @@ func (d *Device) setupQueues(mem Memory, cfg Config, pairs int) error {
 		rx, err := size(2 * k)
 		if err != nil {
 			return err
+		}
+		if d.features.Has(NetGuestTSO4) {
+			rx = min(rx, guestTSOQueueSize)
 		}
 		tx, err := size(2*k + 1)
 		if err != nil {

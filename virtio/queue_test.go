@@ -530,8 +530,9 @@ func TestTSO(t *testing.T) {
 }
 
 // TestGuestTSO checks that with Config.GuestTSO the driver takes a 30 KB
-// TCPv4 segment (the host's GRO) whole, its checksum completed, and that
-// GUEST_TSO4 is negotiated only with GuestTSO, VnetHdr and GUEST_CSUM.
+// TCPv4 segment (the host's GRO) whole, its checksum completed, in an RX
+// ring of 64, and that GUEST_TSO4 is negotiated only with GuestTSO,
+// VnetHdr and GUEST_CSUM.
 func TestGuestTSO(t *testing.T) {
 	tests := []struct {
 		name string
@@ -570,5 +571,13 @@ func TestGuestTSO(t *testing.T) {
 	got := bufs[0][:sizes[0]]
 	if nethdr.Parse(got).Flags != nethdr.DataValid || !bytes.Equal(got[nethdr.Size:], want) {
 		t.Errorf("got %d bytes with header %+v, want the %d-byte segment completed and DATA_VALID", len(got)-nethdr.Size, nethdr.Parse(got), len(want))
+	}
+	// 64 KiB buffers make rings of at most 64, not DefaultQueueSize.
+	posted := 0
+	for m.DeliverTo(0, nethdr.Hdr{}, want) {
+		posted++
+	}
+	if posted != 64 {
+		t.Errorf("the RX ring took %d frames before it was full, want 64", posted)
 	}
 }
