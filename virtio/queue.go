@@ -488,7 +488,7 @@ func (q *QueuePair) Transmit(frames [][]byte) (int, error) {
 		if q.vnetHdr {
 			if h.Flags&nethdr.NeedsCsum != 0 && !q.hostCsum {
 				if !completeChecksum(slot[NetHdrSize:], int(h.CsumStart), int(h.CsumOffset)) {
-					q.txFree = append(q.txFree, id)
+					q.releaseTx(id)
 					drops++
 					continue
 				}
@@ -525,6 +525,17 @@ out:
 	return sent, nil
 }
 
+// releaseTx returns TX descriptor id to the free stack, and the large
+// buffer it pointed to, if any, to theirs. The caller holds txMu.
+func (q *QueuePair) releaseTx(id uint16) {
+	if q.txBigOf != nil && q.txBigOf[id] != 0 {
+		q.txBigFree = append(q.txBigFree, q.txBigOf[id]-1)
+		q.txBigOf[id] = 0
+		q.txRing.setDesc(id, q.txAddr+uint64(id)*bufStride, NetHdrSize, 0, 0)
+	}
+	q.txFree = append(q.txFree, id)
+}
+
 // reclaimLocked returns every TX descriptor the device has used to the free
 // stack. The caller holds txMu.
 func (q *QueuePair) reclaimLocked() {
@@ -541,12 +552,7 @@ func (q *QueuePair) reclaimLocked() {
 			continue
 		}
 		q.txInflight[id] = false
-		if q.txBigOf != nil && q.txBigOf[id] != 0 {
-			q.txBigFree = append(q.txBigFree, q.txBigOf[id]-1)
-			q.txBigOf[id] = 0
-			q.txRing.setDesc(uint16(id), q.txAddr+uint64(id)*bufStride, NetHdrSize, 0, 0)
-		}
-		q.txFree = append(q.txFree, uint16(id))
+		q.releaseTx(uint16(id))
 		got++
 	}
 	r.suppress()
