@@ -44,7 +44,7 @@ func openNIC(cfg *config.Config, log *slog.Logger) (*metalNIC, error) {
 	if !ok {
 		return nil, errors.New("no virtio-net device (QEMU: -device virtio-net-device,netdev=...)")
 	}
-	dev, err := virtio.OpenMMIO(d.Base, virtio.Config{Pairs: cores, Steering: tcp.NewToeplitzSteering(cores), VnetHdr: true, GuestTSO: true})
+	dev, err := virtio.OpenMMIO(d.Base, virtio.Config{Pairs: cores, Steering: tcp.NewToeplitzSteering(cores), VnetHdr: true, PartialTCP: true, GuestTSO: true})
 	if err != nil {
 		return nil, fmt.Errorf("virtio-net at %#x: %w", d.Base, err)
 	}
@@ -52,7 +52,7 @@ func openNIC(cfg *config.Config, log *slog.Logger) (*metalNIC, error) {
 		log.Warn("the NIC has fewer queue pairs than cores; using one core per pair", "pairs", got, "cores", cores)
 		dev.Close()
 		cores = got
-		dev, err = virtio.OpenMMIO(d.Base, virtio.Config{Pairs: cores, Steering: tcp.NewToeplitzSteering(cores), VnetHdr: true, GuestTSO: true})
+		dev, err = virtio.OpenMMIO(d.Base, virtio.Config{Pairs: cores, Steering: tcp.NewToeplitzSteering(cores), VnetHdr: true, PartialTCP: true, GuestTSO: true})
 		if err != nil {
 			return nil, fmt.Errorf("virtio-net at %#x: %w", d.Base, err)
 		}

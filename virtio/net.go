@@ -100,6 +100,13 @@ type Config struct {
 	//     (tcp.Config.TSO); without it, it drops them.
 	// Frames may then be nethdr.Size bytes longer than percpu.MaxFrame.
 	VnetHdr bool
+	// PartialTCP, with VnetHdr, makes Receive pass a NEEDS_CSUM frame
+	// whose checksum is TCP's (csum_offset 16) on partial, with its
+	// header's checksum fields, instead of completing it: for a TCP
+	// engine that does not verify such frames (tcp.EngineNative), so
+	// that no payload byte is summed in the guest. Other NEEDS_CSUM
+	// frames (UDP, for gVisor) are still completed.
+	PartialTCP bool
 	// GuestTSO, with VnetHdr, accepts VIRTIO_NET_F_GUEST_TSO4: the device
 	// may hand over TCPv4 segments of up to 64 KiB (the host's GRO), one
 	// frame where it would send dozens. Every RX buffer then holds 64 KiB,
@@ -262,6 +269,7 @@ func (d *Device) setupQueues(mem Memory, cfg Config, pairs int) error {
 			return err
 		}
 		q, err := newQueuePair(d.t, mem, k, rx, tx, d.features, cfg.VnetHdr)
+		q.partialTCP = cfg.VnetHdr && cfg.PartialTCP
 		if err != nil {
 			return err
 		}

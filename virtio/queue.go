@@ -26,6 +26,10 @@ const (
 	Interrupts
 )
 
+// tcpCsumOffset is where TCP's checksum sits in its header, the
+// csum_offset of a TCP frame's NEEDS_CSUM (Config.PartialTCP).
+const tcpCsumOffset = 16
+
 // Packet buffer geometry: every RX and TX descriptor owns one buffer holding
 // the virtio_net_hdr and a whole frame.
 const (
@@ -60,6 +64,7 @@ type Counters struct {
 	RxWakeups       atomic.Uint64 // times a sleeping Receive was woken
 	RxCsumCompleted atomic.Uint64 // NEEDS_CSUM frames whose checksum was completed in software
 	RxCsumValid     atomic.Uint64 // frames the device marked DATA_VALID
+	RxCsumPartial   atomic.Uint64 // TCP NEEDS_CSUM frames passed on partial (Config.PartialTCP)
 	_               [56]byte
 	TxFrames        atomic.Uint64 // frames published to the device
 	TxBytes         atomic.Uint64 // bytes of those frames, without virtio_net_hdr
@@ -73,7 +78,7 @@ type Counters struct {
 type CounterSnapshot struct {
 	RxFrames, RxBytes, RxDrops, RxMalformed, RxRefills, RxKicks   uint64
 	RxSleeps, RxWakeups                                           uint64
-	RxCsumCompleted, RxCsumValid                                  uint64
+	RxCsumCompleted, RxCsumValid, RxCsumPartial                   uint64
 	TxFrames, TxBytes, TxDrops, TxMalformed, TxReclaimed, TxKicks uint64
 }
 
@@ -83,8 +88,8 @@ func (c *Counters) Snapshot() CounterSnapshot {
 		RxFrames: c.RxFrames.Load(), RxBytes: c.RxBytes.Load(), RxDrops: c.RxDrops.Load(),
 		RxMalformed: c.RxMalformed.Load(), RxRefills: c.RxRefills.Load(), RxKicks: c.RxKicks.Load(),
 		RxSleeps: c.RxSleeps.Load(), RxWakeups: c.RxWakeups.Load(), RxCsumCompleted: c.RxCsumCompleted.Load(),
-		RxCsumValid: c.RxCsumValid.Load(),
-		TxFrames:    c.TxFrames.Load(), TxBytes: c.TxBytes.Load(), TxDrops: c.TxDrops.Load(),
+		RxCsumValid: c.RxCsumValid.Load(), RxCsumPartial: c.RxCsumPartial.Load(),
+		TxFrames: c.TxFrames.Load(), TxBytes: c.TxBytes.Load(), TxDrops: c.TxDrops.Load(),
 		TxMalformed: c.TxMalformed.Load(), TxReclaimed: c.TxReclaimed.Load(), TxKicks: c.TxKicks.Load(),
 	}
 }
@@ -108,15 +113,16 @@ type QueuePair struct {
 	done   chan struct{} // closed by close
 
 	// RX state, owned by the Receive caller.
-	rxRing    *splitRing
-	rxBufs    []byte // rxRing.size buffers of rxStride bytes
-	rxBufSize int    // bufSize, or bigBufSize with GUEST_TSO4
-	rxStride  int
-	rxPosted  []bool // rxPosted[id]: the device owns RX descriptor id
-	guestCsum bool   // NEEDS_CSUM frames may arrive
-	hostCsum  bool   // the device finishes NEEDS_CSUM frames we send
-	hostTSO   bool   // the device cuts GSO frames we send
-	vnetHdr   bool   // Config.VnetHdr: frames carry a nethdr both ways
+	rxRing     *splitRing
+	rxBufs     []byte // rxRing.size buffers of rxStride bytes
+	rxBufSize  int    // bufSize, or bigBufSize with GUEST_TSO4
+	rxStride   int
+	rxPosted   []bool // rxPosted[id]: the device owns RX descriptor id
+	guestCsum  bool   // NEEDS_CSUM frames may arrive
+	hostCsum   bool   // the device finishes NEEDS_CSUM frames we send
+	hostTSO    bool   // the device cuts GSO frames we send
+	vnetHdr    bool   // Config.VnetHdr: frames carry a nethdr both ways
+	partialTCP bool   // Config.PartialTCP
 
 	_ [64]byte
 
@@ -262,7 +268,8 @@ func (q *QueuePair) close() {
 // percpu.ErrClosed once the device is closed. Frames marked NEEDS_CSUM have
 // their checksum completed; malformed used entries are counted and skipped.
 // With Config.VnetHdr each frame starts with a virtio_net_hdr whose only
-// flag is DATA_VALID, for a checksum the device or the driver checked.
+// flag is DATA_VALID, for a checksum the device or the driver checked, or
+// NEEDS_CSUM for a TCP checksum left partial (Config.PartialTCP).
 func (q *QueuePair) Receive(bufs [][]byte, sizes []int) (int, error) {
 	want := min(len(bufs), len(sizes))
 	if want == 0 {
@@ -343,7 +350,7 @@ func (q *QueuePair) poll(bufs [][]byte, sizes []int) int {
 	if used == r.lastUsed {
 		return 0
 	}
-	var n, refills, malformed, drops, bytes, csumDone, csumValid int
+	var n, refills, malformed, drops, bytes, csumDone, csumValid, csumPartial int
 	for r.lastUsed != used && n < len(bufs) {
 		id, length := r.usedElem(r.lastUsed)
 		r.lastUsed++
@@ -365,17 +372,22 @@ func (q *QueuePair) poll(bufs [][]byte, sizes []int) int {
 			frame := bufs[n][room : room+copy(bufs[n][room:], buf[NetHdrSize:length])]
 			ok := true
 			h := nethdr.Parse(buf)
-			if h.Flags&nethdr.NeedsCsum != 0 && q.guestCsum {
+			out := nethdr.Hdr{Flags: h.Flags & nethdr.DataValid} // the caller's header
+			switch {
+			case h.Flags&nethdr.NeedsCsum != 0 && q.guestCsum && q.partialTCP && h.CsumOffset == tcpCsumOffset:
+				out = nethdr.Hdr{Flags: nethdr.NeedsCsum, CsumStart: h.CsumStart, CsumOffset: h.CsumOffset}
+				csumPartial++
+			case h.Flags&nethdr.NeedsCsum != 0 && q.guestCsum:
 				if ok = completeChecksum(frame, int(h.CsumStart), int(h.CsumOffset)); ok {
 					csumDone++
 				}
-				h.Flags = nethdr.DataValid
-			} else if h.Flags&nethdr.DataValid != 0 {
+				out.Flags = nethdr.DataValid
+			case h.Flags&nethdr.DataValid != 0:
 				csumValid++
 			}
 			if ok {
 				if room > 0 {
-					(&nethdr.Hdr{Flags: h.Flags & nethdr.DataValid}).Put(bufs[n])
+					out.Put(bufs[n])
 				}
 				sizes[n] = room + len(frame)
 				bytes += len(frame)
@@ -413,6 +425,9 @@ func (q *QueuePair) poll(bufs [][]byte, sizes []int) int {
 	}
 	if csumValid > 0 {
 		c.RxCsumValid.Add(uint64(csumValid))
+	}
+	if csumPartial > 0 {
+		c.RxCsumPartial.Add(uint64(csumPartial))
 	}
 	return n
 }
