@@ -7,9 +7,11 @@
 //
 // The package owns feature negotiation, the rings, RX refill and TX reclaim,
 // interrupt and notification suppression (VIRTIO_F_EVENT_IDX), and the
-// virtio_net_hdr. It must not allocate per packet: every ring and buffer is
-// reserved in New. It knows nothing of IP beyond completing NEEDS_CSUM
-// checksums.
+// virtio_net_hdr, and with Config.VnetHdr the checksum and segmentation
+// offloads (CSUM, GUEST_CSUM, HOST_TSO4, GUEST_TSO4). It must not allocate
+// per packet: every ring and buffer is reserved in New. It knows nothing of
+// IP beyond completing NEEDS_CSUM checksums and telling TCP's from others
+// by their offset (Config.PartialTCP).
 //
 // Everything but transport_tamago.go is portable Go: the device is reached
 // through the Transport and Memory interfaces, which the software device in
