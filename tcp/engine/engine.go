@@ -296,11 +296,7 @@ func (e *Engine) Close() {
 		e.abortLocked(t, ErrClosed, true)
 	}
 	close(e.done)
-	news := len(e.ready) > 0
-	e.unlock()
-	if news { // handlers hear of their connections' end, as Reads would
-		e.runHandlers()
-	}
+	e.unlockAndHandle() // handlers hear of their connections' end, as Reads would
 	e.wg.Wait()
 }
 
@@ -327,11 +323,7 @@ func (e *Engine) Deliver(frame []byte) bool {
 	}
 	e.lock()
 	ok := e.inputLocked(&s)
-	news := len(e.ready) > 0
-	e.unlock()
-	if news {
-		e.runHandlers()
-	}
+	e.unlockAndHandle()
 	return ok
 }
 
@@ -357,11 +349,7 @@ func (e *Engine) DeliverBatch(frames [][]byte, handled []bool) {
 			handled[i] = ok
 		}
 	}
-	news := len(e.ready) > 0
-	e.unlock()
-	if news {
-		e.runHandlers()
-	}
+	e.unlockAndHandle()
 }
 
 // parse parses a received frame, after its virtio_net_hdr with
@@ -402,6 +390,17 @@ func (e *Engine) unlock() {
 	e.mu.Unlock()
 	e.transmit(b)
 	e.txMu.Unlock()
+}
+
+// unlockAndHandle is unlock, then the Handler calls that the locked
+// section queued (see runHandlers), if any: a section without news costs
+// no more than unlock.
+func (e *Engine) unlockAndHandle() {
+	news := len(e.ready) > 0
+	e.unlock()
+	if news {
+		e.runHandlers()
+	}
 }
 
 // schedule queues t's output (data, or an ACK when t.ackNow) for the end
@@ -533,11 +532,7 @@ func (e *Engine) timerLoop() {
 		e.lock()
 		e.wheel.advance(e.clock(), e.fireLocked)
 		e.flushDelayedAcks()
-		news := len(e.ready) > 0
-		e.unlock()
-		if news {
-			e.runHandlers()
-		}
+		e.unlockAndHandle()
 	}
 }
 

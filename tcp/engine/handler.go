@@ -94,8 +94,8 @@ func (e *Engine) markReady(c *Conn) {
 
 // runHandlers calls the handlers of connections with news, until there is
 // none: what a handler does (a Write, a Close, a dial) may bring more. It
-// runs without e.mu, so that handlers use Conn's methods; callers check
-// e.ready under e.mu first, so that a batch without news costs nothing.
+// runs without e.mu, so that handlers use Conn's methods; callers go
+// through unlockAndHandle.
 func (e *Engine) runHandlers() {
 	e.handlerMu.Lock()
 	defer e.handlerMu.Unlock()
