@@ -51,10 +51,12 @@ const (
 // Supported is every feature this driver can accept. Anything else the device
 // offers is declined.
 //
-//   - NetCsum is accepted but never used: TX frames go out with flags 0 and a
+//   - NetCsum is used only with Config.VnetHdr, whose frames may leave the
+//     TCP checksum for the device; plain frames go out with flags 0 and a
 //     checksum the stack computed, which is always allowed.
 //   - NetGuestCsum: RX frames marked NEEDS_CSUM are completed in software
-//     before the stack sees them; DATA_VALID frames are counted.
+//     before the stack sees them (TCP ones are passed on partial with
+//     Config.PartialTCP); DATA_VALID frames are counted.
 //   - NetMrgRxbuf is declined: every RX buffer holds a whole frame, of
 //     MaxFrame bytes or, with GUEST_TSO4, of 64 KiB.
 //   - AccessPlatform is accepted: TamaGo maps memory 1:1, so device addresses
@@ -99,8 +101,8 @@ func (f Features) String() string {
 // negotiate returns the features the driver accepts out of offered: the
 // intersection with Supported minus refused, with features whose
 // prerequisites are missing dropped (virtio 1.2, 5.1.3.1: MQ and RSS require
-// CTRL_VQ, HOST_TSO4 requires CSUM, GUEST_TSO4 GUEST_CSUM). It fails if VERSION_1 is missing: this
-// driver has no legacy mode.
+// CTRL_VQ, HOST_TSO4 requires CSUM, GUEST_TSO4 GUEST_CSUM). It fails if
+// VERSION_1 is missing: this driver has no legacy mode.
 func negotiate(offered, refused Features) (Features, error) {
 	acc := offered & Supported &^ refused
 	if !acc.Has(Version1) {

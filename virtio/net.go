@@ -92,14 +92,14 @@ type Config struct {
 	// so that checksums are offloaded both ways:
 	//   - Transmit passes a NEEDS_CSUM header on when the device has
 	//     VIRTIO_NET_F_CSUM, and otherwise finishes the checksum itself
-	//     and clears the flag. Frames asking for segmentation are
-	//     dropped: HOST_TSO4 is not negotiated.
+	//     and clears the flag.
 	//   - Receive passes DATA_VALID on, and completes a NEEDS_CSUM frame
 	//     in software as without VnetHdr, marking it DATA_VALID, so that
-	//     the stack verifies neither.
+	//     the stack verifies neither (but see PartialTCP).
 	//   - With VIRTIO_NET_F_HOST_TSO4 (Device.TSO), Transmit takes TCPv4
 	//     GSO frames of up to 64 KiB for the device to cut
-	//     (tcp.Config.TSO); without it, it drops them.
+	//     (tcp.Config.TSO); without it, it drops frames asking for
+	//     segmentation.
 	// Frames may then be nethdr.Size bytes longer than percpu.MaxFrame.
 	VnetHdr bool
 	// PartialTCP, with VnetHdr, makes Receive pass a NEEDS_CSUM frame
@@ -270,8 +270,7 @@ func (d *Device) setupQueues(mem Memory, cfg Config, pairs int) error {
 		if err != nil {
 			return err
 		}
-		q, err := newQueuePair(d.t, mem, k, rx, tx, d.features, cfg.VnetHdr)
-		q.partialTCP = cfg.VnetHdr && cfg.PartialTCP
+		q, err := newQueuePair(d.t, mem, k, rx, tx, d.features, cfg)
 		if err != nil {
 			return err
 		}

@@ -147,18 +147,21 @@ var _ percpu.Queue = (*QueuePair)(nil)
 
 // newQueuePair allocates pair k's rings and buffers and posts every RX
 // buffer (without notifying: the device is not live yet).
-func newQueuePair(t Transport, mem Memory, k, rxSize, txSize int, f Features, vnetHdr bool) (*QueuePair, error) {
+// The offloads follow the negotiated features f, which include HOST_TSO4
+// and GUEST_TSO4 only with cfg.VnetHdr (newDevice).
+func newQueuePair(t Transport, mem Memory, k, rxSize, txSize int, f Features, cfg Config) (*QueuePair, error) {
 	q := &QueuePair{
-		index:     k,
-		t:         t,
-		rxVQ:      2 * k,
-		txVQ:      2*k + 1,
-		irq:       make(chan struct{}, 1),
-		done:      make(chan struct{}),
-		guestCsum: f.Has(NetGuestCsum),
-		hostCsum:  f.Has(NetCsum),
-		hostTSO:   f.Has(NetHostTSO4) && vnetHdr,
-		vnetHdr:   vnetHdr,
+		index:      k,
+		t:          t,
+		rxVQ:       2 * k,
+		txVQ:       2*k + 1,
+		irq:        make(chan struct{}, 1),
+		done:       make(chan struct{}),
+		guestCsum:  f.Has(NetGuestCsum),
+		hostCsum:   f.Has(NetCsum),
+		hostTSO:    f.Has(NetHostTSO4),
+		vnetHdr:    cfg.VnetHdr,
+		partialTCP: cfg.VnetHdr && cfg.PartialTCP,
 	}
 	eventIdx := f.Has(RingEventIdx)
 	var err error
@@ -169,7 +172,7 @@ func newQueuePair(t Transport, mem Memory, k, rxSize, txSize int, f Features, vn
 		return nil, err
 	}
 	q.rxBufSize, q.rxStride = bufSize, bufStride
-	if f.Has(NetGuestTSO4) && vnetHdr {
+	if f.Has(NetGuestTSO4) {
 		q.rxBufSize, q.rxStride = bigBufSize, bigBufStride
 	}
 	rxb, err := mem.Alloc(rxSize*q.rxStride, 64)
@@ -351,6 +354,10 @@ func (q *QueuePair) poll(bufs [][]byte, sizes []int) int {
 		return 0
 	}
 	var n, refills, malformed, drops, bytes, csumDone, csumValid, csumPartial int
+	room := 0 // the caller's header
+	if q.vnetHdr {
+		room = nethdr.Size
+	}
 	for r.lastUsed != used && n < len(bufs) {
 		id, length := r.usedElem(r.lastUsed)
 		r.lastUsed++
@@ -359,10 +366,6 @@ func (q *QueuePair) poll(bufs [][]byte, sizes []int) int {
 			continue
 		}
 		buf := q.rxBufs[int(id)*q.rxStride:][:q.rxBufSize]
-		room := 0 // the caller's header
-		if q.vnetHdr {
-			room = nethdr.Size
-		}
 		switch {
 		case length < NetHdrSize || int(length) > q.rxBufSize:
 			malformed++
