@@ -44,7 +44,7 @@ func openNIC(cfg *config.Config, log *slog.Logger) (*metalNIC, error) {
 	if !ok {
 		return nil, errors.New("no virtio-net device (QEMU: -device virtio-net-device,netdev=...)")
 	}
-	dev, err := virtio.OpenMMIO(d.Base, virtio.Config{Pairs: cores, Steering: tcp.NewToeplitzSteering(cores), VnetHdr: true, PartialTCP: true, GuestTSO: true})
+	dev, err := virtio.OpenMMIO(d.Base, nicConfig(cores))
 	if err != nil {
 		return nil, fmt.Errorf("virtio-net at %#x: %w", d.Base, err)
 	}
@@ -52,7 +52,7 @@ func openNIC(cfg *config.Config, log *slog.Logger) (*metalNIC, error) {
 		log.Warn("the NIC has fewer queue pairs than cores; using one core per pair", "pairs", got, "cores", cores)
 		dev.Close()
 		cores = got
-		dev, err = virtio.OpenMMIO(d.Base, virtio.Config{Pairs: cores, Steering: tcp.NewToeplitzSteering(cores), VnetHdr: true, PartialTCP: true, GuestTSO: true})
+		dev, err = virtio.OpenMMIO(d.Base, nicConfig(cores))
 		if err != nil {
 			return nil, fmt.Errorf("virtio-net at %#x: %w", d.Base, err)
 		}
@@ -78,6 +78,15 @@ func openNIC(cfg *config.Config, log *slog.Logger) (*metalNIC, error) {
 	log.Info("virtio-net", "base", fmt.Sprintf("%#x", d.Base), "irq", d.IRQ, "mac", nic.mac.String(),
 		"features", dev.Features().String(), "link_up", dev.LinkUp())
 	return nic, nil
+}
+
+// nicConfig is how the image drives virtio-net on cores queue pairs: RSS
+// with tcp's Toeplitz key and table, and frames behind a virtio_net_hdr so
+// that the device finishes and cuts the engine's segments and hands over
+// the host's large ones, with TCP checksums left partial for the engine.
+func nicConfig(cores int) virtio.Config {
+	return virtio.Config{Pairs: cores, Steering: tcp.NewToeplitzSteering(cores),
+		VnetHdr: true, PartialTCP: true, GuestTSO: true}
 }
 
 // frameSize is the largest frame the NIC's queues deliver, header
